@@ -1,0 +1,69 @@
+"""Folding the ROI axis into the batch axis, so per-ROI convolutions run as one batched convolution.
+
+Matterport wrapped every per-ROI layer of the heads in `TimeDistributed`. In Keras 3, `TimeDistributed` loops over
+the ROI axis in Python (one convolution call per ROI), which is very slow for 100..1000 ROIs. These two layers
+replace it: `MergeRoiAxis` reshapes [B, R, ...] to [B * R, ...], the per-ROI layers (Conv2D, BatchNormalization,
+Conv2DTranspose) run once on all crops, and `SplitRoiAxis` reshapes back to [B, R, ...], taking B and R from a
+reference tensor at run time so R need not be known when the model is built. The result is the same as
+`TimeDistributed` (batch norm statistics are over B * R crops in both).
+
+Shape shorthand:
+    B: batch, R: ROIs per image, ...: the per-ROI shape (e.g. pool, pool, channels)
+"""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class MergeRoiAxis(keras.layers.Layer):
+    """Merges the batch and ROI axes: [B, R, ...] -> [B * R, ...], image 0's ROIs first.
+
+    Input: a tensor of rank >= 2, [B, R, ...] (e.g. pooled ROI features [B, R, pool, pool, C]).
+    Output: [B * R, ...], row b * R + r holding ROI r of image b. The static B * R is known only when both B
+    and R are; otherwise it is None. Takes no constructor arguments beyond the standard layer ones.
+    """
+
+    def call(self, inputs):
+        shape = tf.shape(inputs)
+        return tf.reshape(inputs, tf.concat([[-1], shape[2:]], axis=0))
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(f"MergeRoiAxis '{self.name}': input must have rank >= 2 ([B, R, ...]), "
+                             f"got shape {tuple(input_shape)}")
+        batch, rois = input_shape[0], input_shape[1]
+        merged = batch * rois if batch is not None and rois is not None else None
+        return (merged,) + tuple(input_shape[2:])
+
+    def get_config(self):
+        return super().get_config()
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class SplitRoiAxis(keras.layers.Layer):
+    """Splits the merged axis back into batch and ROI axes: [B * R, ...] -> [B, R, ...].
+
+    Inputs: [x, reference]
+        x: [B * R, ...], the per-ROI results, row b * R + r for ROI r of image b (as `MergeRoiAxis` made them).
+        reference: [B, R, ...], any tensor whose first two axes are the batch and ROI axes (typically the input
+            of the matching `MergeRoiAxis`); only its dynamic shape is read.
+    Output: [B, R, ...] with the per-ROI shape of x. Takes no constructor arguments beyond the standard layer ones.
+    """
+
+    def call(self, inputs):
+        x, reference = inputs
+        batch_and_rois = tf.shape(reference)[:2]
+        return tf.reshape(x, tf.concat([batch_and_rois, tf.shape(x)[1:]], axis=0))
+
+    def compute_output_shape(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
+            raise ValueError(f"SplitRoiAxis '{self.name}': expects two inputs [x, reference], got {input_shape}")
+        x_shape, reference_shape = input_shape
+        if len(reference_shape) < 2:
+            raise ValueError(f"SplitRoiAxis '{self.name}': reference must have rank >= 2 ([B, R, ...]), "
+                             f"got shape {tuple(reference_shape)}")
+        return (reference_shape[0], reference_shape[1]) + tuple(x_shape[1:])
+
+    def get_config(self):
+        return super().get_config()

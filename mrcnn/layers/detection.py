@@ -1,0 +1,127 @@
+"""DetectionLayer: turn the classifier head's scores and deltas into final detections (inference only;
+Matterport's `DetectionLayer` and `refine_detections_graph`).
+
+Shape shorthand:
+    B: batch, R: ROIs per image, C: classes (background included), M: image meta length,
+    D: detection_max_instances.
+
+Boxes are normalized `(y1, x1, y2, x2)` and deltas `(dy, dx, log(dh), log(dw))` (convention in
+`mrcnn.ops.boxes`).
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mrcnn.data.image_meta import parse_image_meta_graph
+from mrcnn.ops.boxes import apply_box_deltas_graph, clip_boxes_graph, norm_boxes_graph
+
+# Scores of entries that must not reach NMS are set to this; NMS keeps only scores above _SCORE_FLOOR.
+_DROPPED_SCORE = -1.0
+_SCORE_FLOOR = -0.5
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class DetectionLayer(keras.layers.Layer):
+    """Refine and filter the classified ROIs into at most `detection_max_instances` detections per image.
+
+    Matterport's refine_detections, batched: each ROI takes its most probable class (argmax) and that class's
+    score and deltas; ROIs classified as background are dropped; the deltas, multiplied by `bbox_std_dev`, are
+    applied and the boxes clipped to the image window (the meta's window, normalized with the meta's image_shape);
+    ROIs scoring below `detection_min_confidence` are dropped; non-max suppression runs per class
+    (`detection_nms_threshold`, at most `detection_max_instances` per class); the `detection_max_instances` best
+    scores are kept, best first. One batched `tf.image.combined_non_max_suppression` does the last two steps.
+
+    Args:
+        detection_max_instances: D (DETECTION_MAX_INSTANCES).
+        detection_min_confidence: lowest score kept, in [0, 1] (DETECTION_MIN_CONFIDENCE).
+        detection_nms_threshold: per-class NMS IoU threshold (DETECTION_NMS_THRESHOLD).
+        bbox_std_dev: 4 numbers that scale the deltas (BBOX_STD_DEV).
+        name: layer name; Matterport's is "mrcnn_detection".
+        **kwargs: passed to `keras.layers.Layer`; the dtype defaults to "float32".
+
+    Inputs (a list):
+        rois: [B, R, (y1, x1, y2, x2)] normalized (zero padding allowed).
+        mrcnn_class: [B, R, C] class probabilities.
+        mrcnn_bbox: [B, R, C, (dy, dx, log(dh), log(dw))] class-specific deltas, not yet multiplied by
+            bbox_std_dev.
+        image_meta: [B, M] (layout in `mrcnn.data.image_meta`).
+
+    Output:
+        detections: float32 [B, D, (y1, x1, y2, x2, class_id, score)], boxes normalized, best score first,
+        zero-padded on axis 1.
+    """
+
+    def __init__(self, detection_max_instances, detection_min_confidence, detection_nms_threshold, bbox_std_dev,
+                 name="mrcnn_detection", **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(name=name, **kwargs)
+        if isinstance(detection_max_instances, bool) or not isinstance(detection_max_instances, (int, np.integer)) \
+                or detection_max_instances < 1:
+            raise ValueError(f"DetectionLayer: detection_max_instances = {detection_max_instances!r}: "
+                             "must be an integer >= 1")
+        if not 0 <= float(detection_min_confidence) <= 1:
+            raise ValueError(f"DetectionLayer: detection_min_confidence = {detection_min_confidence!r}: "
+                             "must be in [0, 1]")
+        if not 0 <= float(detection_nms_threshold) <= 1:
+            raise ValueError(f"DetectionLayer: detection_nms_threshold = {detection_nms_threshold!r}: "
+                             "must be an IoU in [0, 1]")
+        std = [float(s) for s in np.ravel(bbox_std_dev)]
+        if len(std) != 4 or min(std) <= 0:
+            raise ValueError(f"DetectionLayer: bbox_std_dev = {bbox_std_dev!r}: need 4 positive numbers")
+        self.detection_max_instances = int(detection_max_instances)
+        self.detection_min_confidence = float(detection_min_confidence)
+        self.detection_nms_threshold = float(detection_nms_threshold)
+        self.bbox_std_dev = std
+        # Dynamic shapes (NMS) cannot be XLA-compiled: keeps Keras' jit_compile="auto" off for the model.
+        self.supports_jit = False
+
+    def call(self, inputs):
+        rois, probs, deltas, image_meta = inputs
+        rois = tf.cast(rois, tf.float32)
+        probs = tf.cast(probs, tf.float32)
+        deltas = tf.cast(deltas, tf.float32)
+        num_classes = probs.shape[-1]
+        if num_classes is None or num_classes < 2:
+            raise ValueError(f"DetectionLayer: mrcnn_class needs a static class axis with the background and at "
+                             f"least one class, got shape {probs.shape}")
+        d = self.detection_max_instances
+        meta = parse_image_meta_graph(image_meta)
+        window = norm_boxes_graph(meta["window"], meta["image_shape"][:, :2])  # [B, 4]
+
+        # Best class per ROI, its score and its deltas.
+        class_ids = tf.argmax(probs, axis=-1, output_type=tf.int32)  # [B, R]
+        class_scores = tf.gather(probs, class_ids[..., tf.newaxis], batch_dims=2)[..., 0]
+        class_deltas = tf.gather(deltas, class_ids, batch_dims=2)  # [B, R, 4]
+        refined = apply_box_deltas_graph(rois, class_deltas * tf.constant(self.bbox_std_dev, tf.float32))
+        refined = clip_boxes_graph(refined, window[:, tf.newaxis, :])
+
+        # Scores per foreground class for the batched per-class NMS: an ROI competes only in its argmax class, and
+        # only if it is not background and scores at least detection_min_confidence.
+        keep = tf.logical_and(class_ids > 0, class_scores >= self.detection_min_confidence)
+        in_class = tf.one_hot(class_ids, num_classes, on_value=True, off_value=False)[..., 1:]  # [B, R, C - 1]
+        nms_scores = tf.where(tf.logical_and(in_class, keep[..., tf.newaxis]), class_scores[..., tf.newaxis],
+                              _DROPPED_SCORE)
+        nms = tf.image.combined_non_max_suppression(
+            refined[:, :, tf.newaxis, :], nms_scores, max_output_size_per_class=d, max_total_size=d,
+            iou_threshold=self.detection_nms_threshold, score_threshold=_SCORE_FLOOR, pad_per_class=False,
+            clip_boxes=False)
+
+        valid = tf.range(d)[tf.newaxis, :] < nms.valid_detections[:, tf.newaxis]  # [B, D]
+        detections = tf.concat([nms.nmsed_boxes, nms.nmsed_classes[..., tf.newaxis] + 1.0,
+                                nms.nmsed_scores[..., tf.newaxis]], axis=-1)
+        detections = tf.where(valid[..., tf.newaxis], detections, 0.0)
+        return tf.ensure_shape(detections, [None, d, 6])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], self.detection_max_instances, 6)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "detection_max_instances": self.detection_max_instances,
+            "detection_min_confidence": self.detection_min_confidence,
+            "detection_nms_threshold": self.detection_nms_threshold,
+            "bbox_std_dev": list(self.bbox_std_dev),
+        })
+        return config

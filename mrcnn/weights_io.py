@@ -1,0 +1,119 @@
+"""Reading weight files by layer name: Keras 3 `.weights.h5` and legacy Keras 2 HDF5 (Matterport's `mask_rcnn_*.h5`).
+
+Matterport loaded weights by layer name with an `exclude` list (to drop the class-specific heads when NUM_CLASSES
+differs). Keras 3 dropped `by_name`, so this module reads the file with h5py and assigns arrays layer by layer.
+Both layouts reduce to {layer name: [arrays in the layer's variable order]}:
+
+- Keras 3: `layers/<key>/vars/0..n` (nested models: `layers/<key>/layers/<key>/vars`), the `vars` group's attribute
+  `name` holding the layer's name.
+- Keras 2: root (or `model_weights/`) attribute `layer_names`, each layer group with attribute `weight_names`; h5py 3
+  returns these attributes as `bytes` or `str` depending on how they were written, so both are accepted.
+"""
+
+import collections
+import logging
+import os
+
+import h5py
+import keras
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, (bytes, np.bytes_)) else str(value)
+
+
+def read_weights(path):
+    """{layer name: [np.ndarray, ...]} from a Keras 3 or Keras 2 HDF5 weights file (layers without weights omitted)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weights file not found: {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{path}: not a readable HDF5 weights file ({e})") from None
+    with f:
+        root = f["model_weights"] if "model_weights" in f else f
+        if "layer_names" in root.attrs:
+            return _read_keras2(root)
+        if "layers" in f:
+            out = collections.OrderedDict()
+            _read_keras3(f["layers"], out)
+            return out
+    raise ValueError(f"{path}: neither a Keras 3 (.weights.h5) nor a Keras 2 HDF5 weights file "
+                     "(no 'layers' group and no 'layer_names' attribute)")
+
+
+def _read_keras2(root):
+    out = collections.OrderedDict()
+    for name in (_text(n) for n in root.attrs["layer_names"]):
+        group = root[name]
+        weight_names = [_text(n) for n in group.attrs.get("weight_names", [])]
+        if weight_names:
+            out[name] = [np.asarray(group[w]) for w in weight_names]
+    return out
+
+
+def _read_keras3(group, out):
+    for key in group:
+        item = group[key]
+        if not isinstance(item, h5py.Group):
+            continue
+        if "vars" in item and len(item["vars"]):
+            vars_group = item["vars"]
+            name = _text(vars_group.attrs.get("name", key))
+            out[name] = [np.asarray(vars_group[str(i)]) for i in range(len(vars_group))]
+        if "layers" in item:
+            _read_keras3(item["layers"], out)
+
+
+def weighted_layers(model):
+    """{name: layer} for every layer with weights in `model`, nested models flattened (Matterport's convention)."""
+    out = collections.OrderedDict()
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            out.update(weighted_layers(layer))
+        elif layer.weights:
+            out[layer.name] = layer
+    return out
+
+
+def assign_weights(model, weights, exclude=(), strict=False, source="weights"):
+    """Assign {layer name: arrays} to `model`'s layers of the same name.
+
+    Args:
+        model: a Keras model (nested models are searched too).
+        weights: {layer name: [arrays]} as returned by `read_weights`.
+        exclude: layer names to leave untouched.
+        strict: raise ValueError when a weighted layer of the model has no entry, or shapes differ (a full restore);
+            otherwise skip those layers and report them.
+        source: the file name, for messages.
+    Returns:
+        {"loaded": [...], "excluded": [...], "missing": [...], "mismatched": [...], "unused": [...]} layer names.
+    """
+    exclude = set(exclude or ())
+    report = {"loaded": [], "excluded": [], "missing": [], "mismatched": [], "unused": []}
+    layers = weighted_layers(model)
+    for name, layer in layers.items():
+        if name in exclude:
+            report["excluded"].append(name)
+            continue
+        arrays = weights.get(name)
+        if arrays is None:
+            report["missing"].append(name)
+            continue
+        expected = [tuple(w.shape) for w in layer.weights]
+        got = [tuple(a.shape) for a in arrays]
+        if expected != got:
+            report["mismatched"].append(name)
+            if strict:
+                raise ValueError(f"{source}: layer {name!r} has weights of shapes {got}, the model expects {expected}")
+            continue
+        layer.set_weights(arrays)
+        report["loaded"].append(name)
+    report["unused"] = [n for n in weights if n not in layers and n not in exclude]
+    if strict and report["missing"]:
+        raise ValueError(f"{source}: no weights for layer(s) {report['missing'][:10]}"
+                         f"{' ...' if len(report['missing']) > 10 else ''}; load by_name=True to skip them")
+    return report

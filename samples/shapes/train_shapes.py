@@ -1,0 +1,144 @@
+"""Train and evaluate Mask R-CNN on Matterport's synthetic shapes, from scratch, on the CPU.
+
+    python samples/shapes/train_shapes.py demo --logs logs --out out/shapes
+    python samples/shapes/train_shapes.py train --epochs 8 --logs logs
+    python samples/shapes/train_shapes.py evaluate --weights last --logs logs
+
+`demo` trains a few minutes on the CPU, scores held-out images (mask mAP at IoU 0.5, Matterport's all-point AP)
+and writes overlay PNGs. No weights or data are downloaded: the images are generated.
+"""
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from mrcnn import utils, visualize  # noqa: E402
+from mrcnn.config import Config  # noqa: E402
+from mrcnn.model import MaskRCNN  # noqa: E402
+from samples.shapes.shapes import ShapesDataset  # noqa: E402
+
+CLASS_NAMES = ["BG", "square", "circle", "triangle"]
+
+
+class ShapesConfig(Config):
+    """Shapes at 128 px, trained from scratch with the small `tiny` backbone (minutes on a CPU)."""
+
+    NAME = "shapes"
+    BACKBONE = "tiny"
+    NUM_CLASSES = 1 + 3
+    IMAGES_PER_GPU = 4
+    IMAGE_MIN_DIM = 128
+    IMAGE_MAX_DIM = 128
+    RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
+    TOP_DOWN_PYRAMID_SIZE = 64
+    FPN_CLASSIF_FC_LAYERS_SIZE = 256
+    RPN_TRAIN_ANCHORS_PER_IMAGE = 64
+    PRE_NMS_LIMIT = 1000
+    POST_NMS_ROIS_TRAINING = 200
+    POST_NMS_ROIS_INFERENCE = 100
+    TRAIN_ROIS_PER_IMAGE = 32
+    MAX_GT_INSTANCES = 8
+    DETECTION_MAX_INSTANCES = 16
+    STEPS_PER_EPOCH = 50
+    VALIDATION_STEPS = 5
+    # From scratch (no pretrained weights): batch norm trains and the learning rate is higher than Matterport's.
+    TRAIN_BN = True
+    LEARNING_RATE = 0.01
+
+
+class ShapesInferenceConfig(ShapesConfig):
+    IMAGES_PER_GPU = 1
+    DETECTION_MIN_CONFIDENCE = 0.7
+
+
+def make_datasets(train_count=500, val_count=50, size=128, seed=0):
+    train, val = ShapesDataset(), ShapesDataset()
+    train.load_shapes(train_count, size, size, seed=seed)
+    val.load_shapes(val_count, size, size, seed=seed + 1)
+    train.prepare()
+    val.prepare()
+    return train, val
+
+
+def evaluate(model, dataset, image_ids=None, iou_threshold=0.5):
+    """Mean of Matterport's all-point mask AP at `iou_threshold` over `image_ids` (default: all)."""
+    image_ids = dataset.image_ids if image_ids is None else image_ids
+    aps = []
+    for image_id in image_ids:
+        image = dataset.load_image(image_id)
+        gt_mask, gt_class_ids = dataset.load_mask(image_id)
+        gt_boxes = utils.extract_bboxes(gt_mask)
+        r = model.detect([image])[0]
+        ap, _, _, _ = utils.compute_ap(gt_boxes, gt_class_ids, gt_mask, r["rois"], r["class_ids"], r["scores"],
+                                       r["masks"], iou_threshold=iou_threshold)
+        aps.append(ap)
+    return float(np.mean(aps)) if aps else 0.0
+
+
+def train(args, train_set, val_set):
+    config = ShapesConfig()
+    if args.steps:
+        config.STEPS_PER_EPOCH = args.steps
+    model = MaskRCNN("training", config, args.logs)
+    if args.weights == "last":
+        model.load_weights(model.find_last())
+    elif args.weights not in (None, "none"):
+        model.load_weights(args.weights, by_name=True)
+    start = time.time()
+    model.train(train_set, val_set, learning_rate=config.LEARNING_RATE, epochs=args.epochs, layers="all")
+    print(f"trained to epoch {model.epoch} in {time.time() - start:.0f} s; checkpoints in {model.log_dir}")
+    return model
+
+
+def detect_and_score(args, val_set, weights):
+    model = MaskRCNN("inference", ShapesInferenceConfig(), args.logs)
+    model.load_weights(weights)
+    score = evaluate(model, val_set)
+    print(f"mask mAP@0.5 (Matterport all-point AP) on {val_set.num_images} held-out images: {score:.3f}")
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        for image_id in val_set.image_ids[:4]:
+            image = val_set.load_image(image_id)
+            r = model.detect([image])[0]
+            path = visualize.display_instances(image, r["rois"], r["masks"], r["class_ids"], CLASS_NAMES, r["scores"],
+                                               figsize=(4, 4), save_path=os.path.join(args.out, f"{image_id}.png"))
+            print(f"wrote {path}")
+    return score
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["demo", "train", "evaluate"],
+                        help="demo: train then evaluate; train: train only; evaluate: score a checkpoint")
+    parser.add_argument("--logs", default="logs", help="folder for runs and checkpoints (default: logs)")
+    parser.add_argument("--out", default=None, help="folder for overlay PNGs (evaluate/demo)")
+    parser.add_argument("--epochs", type=int, default=6, help="final epoch number (default: 6)")
+    parser.add_argument("--steps", type=int, default=None, help="override STEPS_PER_EPOCH")
+    parser.add_argument("--weights", default="none", help="none, last, or a weights file (train/evaluate)")
+    parser.add_argument("--val-images", type=int, default=50, help="held-out images to score (default: 50)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    train_set, val_set = make_datasets(val_count=args.val_images)
+    if args.command in ("demo", "train"):
+        model = train(args, train_set, val_set)
+        if args.command == "train":
+            return 0
+        weights = model.find_last()
+    else:
+        if args.weights in (None, "none"):
+            parser.error("evaluate needs --weights last or a weights file")
+        probe = MaskRCNN("inference", ShapesInferenceConfig(), args.logs)
+        weights = probe.find_last() if args.weights == "last" else args.weights
+    detect_and_score(args, val_set, weights)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
