@@ -61,8 +61,10 @@ def build_graph(mode, config):
     if mode not in ("training", "inference"):
         raise ValueError(f"mode={mode!r}: valid modes are 'training' and 'inference'")
     training = mode == "training"
+    # Inference takes any image size (resize modes "none" and "pad64" give different sizes; anchors are an input),
+    # training a fixed one (its anchors are a constant of the graph).
     shape = config.IMAGE_SHAPE
-    h, w = (None, None) if shape[0] is None else (int(shape[0]), int(shape[1]))
+    h, w = (None, None) if shape[0] is None or not training else (int(shape[0]), int(shape[1]))
     inputs = {
         "input_image": keras.Input((h, w, config.IMAGE_CHANNEL_COUNT), name="input_image"),
         "input_image_meta": keras.Input((config.IMAGE_META_SIZE,), name="input_image_meta"),
@@ -94,7 +96,8 @@ def build_graph(mode, config):
     else:
         anchors = inputs["input_anchors"]
 
-    rpn = build_rpn_model(config.RPN_ANCHOR_STRIDE, len(config.RPN_ANCHOR_RATIOS), config.TOP_DOWN_PYRAMID_SIZE)
+    rpn = build_rpn_model(config.RPN_ANCHOR_STRIDE, len(config.RPN_ANCHOR_RATIOS), config.TOP_DOWN_PYRAMID_SIZE,
+                          conv_channels=config.RPN_CONV_CHANNELS)
     rpn_class_logits, rpn_class, rpn_bbox = apply_rpn(rpn, [p2, p3, p4, p5, p6])
 
     proposal_count = config.POST_NMS_ROIS_TRAINING if training else config.POST_NMS_ROIS_INFERENCE
@@ -123,7 +126,7 @@ def build_graph(mode, config):
         positives = max_positive_rois(config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO)
         mask_rois = LeadingRois(positives, name="mask_rois")(rois)
         pooled_mask = PyramidROIAlign(mask_pool, name="roi_align_mask")([mask_rois, meta] + mrcnn_feature_maps)
-        mrcnn_mask = fpn_mask_head(pooled_mask, config.NUM_CLASSES)
+        mrcnn_mask = fpn_mask_head(pooled_mask, config.NUM_CLASSES, conv_channels=config.MASK_HEAD_CHANNELS)
         outputs = {
             "rpn_class_logits": rpn_class_logits, "rpn_class": rpn_class, "rpn_bbox": rpn_bbox,
             "rois": rois, "target_class_ids": target_class_ids, "target_bbox": target_bbox,
@@ -143,7 +146,7 @@ def build_graph(mode, config):
             name="mrcnn_detection")([rpn_rois, mrcnn_class, mrcnn_bbox, meta])
         detection_boxes = DetectionBoxes(name="detection_boxes")(detections)
         pooled_mask = PyramidROIAlign(mask_pool, name="roi_align_mask")([detection_boxes, meta] + mrcnn_feature_maps)
-        mrcnn_mask = fpn_mask_head(pooled_mask, config.NUM_CLASSES)
+        mrcnn_mask = fpn_mask_head(pooled_mask, config.NUM_CLASSES, conv_channels=config.MASK_HEAD_CHANNELS)
         outputs = {
             "detections": detections, "mrcnn_class": mrcnn_class, "mrcnn_bbox": mrcnn_bbox,
             "mrcnn_mask": mrcnn_mask, "rpn_rois": rpn_rois, "rpn_class": rpn_class, "rpn_bbox": rpn_bbox,

@@ -172,9 +172,7 @@ class MaskRCNN:
         log.info("starting at epoch %d, learning rate %s, layers %r; checkpoints in %s", self.epoch, learning_rate,
                  layers, self.log_dir)
         self.set_trainable(regex)
-        optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.LEARNING_MOMENTUM,
-                                         clipnorm=config.GRADIENT_CLIP_NORM)
-        self.keras_model.compile(optimizer=optimizer, jit_compile=False)
+        self.keras_model.compile(optimizer=build_optimizer(config, learning_rate), jit_compile=False)
         history = self.keras_model.fit(train_generator, initial_epoch=self.epoch, epochs=epochs,
                                        validation_data=val_generator, callbacks=callbacks, verbose=verbose)
         self.epoch = max(self.epoch, epochs)
@@ -253,6 +251,14 @@ class MaskRCNN:
             "input_image": molded.astype(np.float32), "input_image_meta": metas.astype(np.float32),
             "input_anchors": np.ascontiguousarray(anchors, dtype=np.float32)})
         return {k: np.asarray(v) for k, v in outputs.items()}
+
+
+def build_optimizer(config, learning_rate):
+    """Config.OPTIMIZER at `learning_rate`, with Config.GRADIENT_CLIP_NORM applied per gradient tensor."""
+    if str(config.OPTIMIZER).upper() == "ADAM":
+        return keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.GRADIENT_CLIP_NORM)
+    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.LEARNING_MOMENTUM,
+                                clipnorm=config.GRADIENT_CLIP_NORM)
 
 
 def _all_layers(model):

@@ -24,7 +24,7 @@ MATTERPORT_DEFAULTS = {
     "MASK_POOL_SIZE": 14, "MASK_SHAPE": [28, 28], "MAX_GT_INSTANCES": 100, "DETECTION_MAX_INSTANCES": 100,
     "DETECTION_MIN_CONFIDENCE": 0.7, "DETECTION_NMS_THRESHOLD": 0.3, "LEARNING_RATE": 0.001,
     "LEARNING_MOMENTUM": 0.9, "WEIGHT_DECAY": 0.0001, "USE_RPN_ROIS": True, "TRAIN_BN": False,
-    "GRADIENT_CLIP_NORM": 5.0, "RPN_POSITIVE_IOU": 0.7, "RPN_NEGATIVE_IOU": 0.3, "ROI_POSITIVE_IOU": 0.5,
+    "GRADIENT_CLIP_NORM": 5.0, "RPN_CONV_CHANNELS": 512, "OPTIMIZER": "SGD", "MASK_HEAD_CHANNELS": 256, "RPN_POSITIVE_IOU": 0.7, "RPN_NEGATIVE_IOU": 0.3, "ROI_POSITIVE_IOU": 0.5,
 }
 
 
@@ -69,6 +69,7 @@ def test_validate_accepts_tiny_config():
     ("RPN_NEGATIVE_IOU", 0.8, ["RPN_NEGATIVE_IOU", "RPN_POSITIVE_IOU"]),
     ("LOSS_WEIGHTS", {"rpn_class_loss": 1.0}, ["LOSS_WEIGHTS", "mrcnn_mask_loss"]),
     ("BACKBONE", 42, ["BACKBONE"]),
+    ("OPTIMIZER", "rmsprop", ["OPTIMIZER", "ADAM"]),
 ])
 def test_validate_names_the_bad_field(field, value, words):
     config = TinyConfig()

@@ -25,7 +25,10 @@ def _check_positive_int(name, value):
         raise ValueError(f"build_rpn_model: {name} must be a positive int, got {value!r}")
 
 
-def build_rpn_model(anchor_stride, anchors_per_location, depth):
+RPN_CONV_CHANNELS = 512
+
+
+def build_rpn_model(anchor_stride, anchors_per_location, depth, conv_channels=RPN_CONV_CHANNELS):
     """Builds the RPN as a Keras model that is applied to each pyramid level with shared weights.
 
     Args:
@@ -33,6 +36,7 @@ def build_rpn_model(anchor_stride, anchors_per_location, depth):
             of `rpn_conv_shared` ("same" padding), so a level of side s has ceil(s / anchor_stride) anchor rows.
         anchors_per_location: int, K, anchors per cell (= number of anchor ratios).
         depth: int, D, channels of the feature maps (the FPN's pyramid size).
+        conv_channels: channels of `rpn_conv_shared` (Config.RPN_CONV_CHANNELS; Matterport: 512).
 
     Returns:
         keras.Model named "rpn_model", input "input_rpn_feature_map" [B, h, w, D] (h, w may be None), outputs:
@@ -43,8 +47,9 @@ def build_rpn_model(anchor_stride, anchors_per_location, depth):
     _check_positive_int("anchor_stride", anchor_stride)
     _check_positive_int("anchors_per_location", anchors_per_location)
     _check_positive_int("depth", depth)
+    _check_positive_int("conv_channels", conv_channels)
     feature_map = keras.Input(shape=[None, None, depth], name="input_rpn_feature_map")
-    shared = keras.layers.Conv2D(512, (3, 3), padding="same", activation="relu", strides=anchor_stride,
+    shared = keras.layers.Conv2D(conv_channels, (3, 3), padding="same", activation="relu", strides=anchor_stride,
                                  name="rpn_conv_shared")(feature_map)
     # Anchor scores: [B, h, w, 2 K] -> [B, h * w * K, 2]; channels 2k, 2k + 1 are anchor k of the cell.
     x = keras.layers.Conv2D(2 * anchors_per_location, (1, 1), padding="valid", activation="linear",

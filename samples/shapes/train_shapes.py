@@ -14,6 +14,7 @@ import os
 import sys
 import time
 
+import keras
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -37,6 +38,8 @@ class ShapesConfig(Config):
     IMAGE_MAX_DIM = 128
     RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
     TOP_DOWN_PYRAMID_SIZE = 64
+    RPN_CONV_CHANNELS = 128
+    MASK_HEAD_CHANNELS = 64
     FPN_CLASSIF_FC_LAYERS_SIZE = 256
     RPN_TRAIN_ANCHORS_PER_IMAGE = 64
     PRE_NMS_LIMIT = 1000
@@ -47,9 +50,11 @@ class ShapesConfig(Config):
     DETECTION_MAX_INSTANCES = 16
     STEPS_PER_EPOCH = 50
     VALIDATION_STEPS = 5
-    # From scratch (no pretrained weights): batch norm trains and the learning rate is higher than Matterport's.
+    # From scratch (no pretrained weights): batch norm trains, all layers train, and Adam converges in minutes where
+    # Matterport's SGD at 0.001 (tuned for fine-tuning COCO weights) barely moves.
     TRAIN_BN = True
-    LEARNING_RATE = 0.01
+    OPTIMIZER = "ADAM"
+    LEARNING_RATE = 0.001
 
 
 class ShapesInferenceConfig(ShapesConfig):
@@ -118,11 +123,13 @@ def main(argv=None):
                         help="demo: train then evaluate; train: train only; evaluate: score a checkpoint")
     parser.add_argument("--logs", default="logs", help="folder for runs and checkpoints (default: logs)")
     parser.add_argument("--out", default=None, help="folder for overlay PNGs (evaluate/demo)")
-    parser.add_argument("--epochs", type=int, default=6, help="final epoch number (default: 6)")
+    parser.add_argument("--epochs", type=int, default=12, help="final epoch number (default: 12)")
     parser.add_argument("--steps", type=int, default=None, help="override STEPS_PER_EPOCH")
     parser.add_argument("--weights", default="none", help="none, last, or a weights file (train/evaluate)")
     parser.add_argument("--val-images", type=int, default=50, help="held-out images to score (default: 50)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights' initialisation and sampling")
     args = parser.parse_args(argv)
+    keras.utils.set_random_seed(args.seed)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     train_set, val_set = make_datasets(val_count=args.val_images)
