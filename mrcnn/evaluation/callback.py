@@ -1,0 +1,118 @@
+"""MeanAPCallback: validation mAP during training, written to the run's TensorBoard log next to the losses.
+
+Shape shorthand: H, W: image height and width, N: instances of one image.
+
+At the end of every `every`-th epoch the callback copies the training model's weights into an inference model by
+layer name (mrcnn.weights_io), runs detect on the chosen validation images (their original size, as
+dataset.load_image gives them) and scores them against dataset.load_mask:
+- `val_mAP50`: Matterport's evaluation, utils.compute_ap at mask IoU 0.5 per image, averaged (the "matterport"
+  variant of metrics.json);
+- `val_mask_mAP`: COCO-style mask AP over IoU 0.5:0.95 (the "coco_segm" variant).
+Both are written with tf.summary at step = epoch number (1-based, as LossCurves does) into the run's log folder, and
+added to the epoch's logs (History sees them; LossCurves, which runs before custom callbacks, does not).
+"""
+
+import logging
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mrcnn.evaluation.evaluate import evaluate_predictions
+from mrcnn.weights_io import assign_weights, weighted_layers
+
+log = logging.getLogger(__name__)
+
+
+class MeanAPCallback(keras.callbacks.Callback):
+    """Per-epoch validation mAP to TensorBoard (see the module docstring).
+
+    Args:
+        inference_model: a MaskRCNN built with mode="inference" (same config apart from the inference settings),
+            or a callable without arguments returning one (built at the first evaluation).
+        dataset: a prepared mrcnn.utils.Dataset (load_image, load_mask, class_names).
+        image_ids: the dataset's image ids to evaluate (a few dozen keep the epoch end short).
+        log_dir: the folder to write to, or the training MaskRCNN (its `.log_dir` is read when training starts,
+            after load_weights may have moved it).
+        every: evaluate every `every` epochs (1 = each epoch).
+    """
+
+    def __init__(self, inference_model, dataset, image_ids, log_dir, every=1):
+        super().__init__()
+        if int(every) < 1:
+            raise ValueError(f"every must be a positive number of epochs, got {every}")
+        if len(image_ids) == 0:
+            raise ValueError("image_ids is empty: give the validation images to evaluate")
+        self.inference_model = inference_model
+        self.dataset = dataset
+        self.image_ids = list(image_ids)
+        self.log_dir = log_dir
+        self.every = int(every)
+        self._writer = None
+        self._inference = None
+        self._data = None
+        self.history = []
+
+    def _resolve_log_dir(self):
+        log_dir = getattr(self.log_dir, "log_dir", self.log_dir)
+        if not isinstance(log_dir, str):
+            raise TypeError(f"log_dir must be a folder path or a MaskRCNN with .log_dir, got {self.log_dir!r}")
+        return log_dir
+
+    def on_train_begin(self, logs=None):
+        self._writer = tf.summary.create_file_writer(self._resolve_log_dir())
+
+    def _get_inference_model(self):
+        if self._inference is None:
+            model = self.inference_model if hasattr(self.inference_model, "detect") else self.inference_model()
+            if getattr(model, "mode", "inference") != "inference" or not hasattr(model, "detect"):
+                raise ValueError("inference_model must be a MaskRCNN built with mode='inference' (or a callable "
+                                 "returning one)")
+            self._inference = model
+        return self._inference
+
+    def _ground_truth(self):
+        if self._data is None:
+            self._data = []
+            for image_id in self.image_ids:
+                masks, class_ids = self.dataset.load_mask(image_id)
+                self._data.append((self.dataset.load_image(image_id),
+                                   {"class_ids": np.asarray(class_ids), "masks": np.asarray(masks, bool)}))
+        return self._data
+
+    def evaluate(self):
+        """{"val_mAP50": float, "val_mask_mAP": float} of the current training weights."""
+        model = self._get_inference_model()
+        weights = {name: layer.get_weights() for name, layer in weighted_layers(self.model).items()}
+        report = assign_weights(model.keras_model, weights, source="training model")
+        if report["missing"] or report["mismatched"]:
+            log.warning("MeanAPCallback: inference layers not updated: missing %s, mismatched %s",
+                        report["missing"][:5], report["mismatched"][:5])
+        data = self._ground_truth()
+        preds = model.detect([image for image, _ in data])
+        metrics = evaluate_predictions([gt for _, gt in data], preds, list(self.dataset.class_names),
+                                       semantic_metrics=False, object_metrics=False)
+        variants = metrics["detection"]["variants"]
+        return {"val_mAP50": variants["matterport"]["mAP"]["0.5"],
+                "val_mask_mAP": variants["coco_segm"]["mAP"]["0.5:0.95"]}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        if self._writer is None:
+            self.on_train_begin()
+        values = self.evaluate()
+        with self._writer.as_default():
+            for tag, value in values.items():
+                if value is not None:  # None: no ground truth among the images
+                    tf.summary.scalar(tag, float(value), step=epoch + 1)
+        self._writer.flush()
+        if logs is not None:
+            logs.update({k: v for k, v in values.items() if v is not None})
+        self.history.append({"epoch": epoch + 1, **values})
+        log.info("epoch %d: val_mAP50 %s, val_mask_mAP %s", epoch + 1, values["val_mAP50"], values["val_mask_mAP"])
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

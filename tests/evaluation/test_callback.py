@@ -1,0 +1,95 @@
+"""Tests for mrcnn/evaluation/callback.py: validation mAP written to TensorBoard from a tiny model (64 px)."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from mrcnn.config import Config  # noqa: E402
+from mrcnn.evaluation.callback import MeanAPCallback  # noqa: E402
+from mrcnn.evaluation.losses import read_scalars  # noqa: E402
+from mrcnn.model import MaskRCNN  # noqa: E402
+from mrcnn.weights_io import weighted_layers  # noqa: E402
+from samples.shapes.shapes import ShapesDataset  # noqa: E402
+
+
+class TinyConfig(Config):
+    """The `tiny` test backbone at 64 px, on the three shape classes."""
+    NAME = "meanap"
+    BACKBONE = "tiny"
+    NUM_CLASSES = 1 + 3
+    IMAGE_MIN_DIM = 64
+    IMAGE_MAX_DIM = 64
+    IMAGES_PER_GPU = 1
+    STEPS_PER_EPOCH = 1
+    VALIDATION_STEPS = 1
+    RPN_ANCHOR_SCALES = (4, 8, 16, 32, 64)
+    TOP_DOWN_PYRAMID_SIZE = 32
+    FPN_CLASSIF_FC_LAYERS_SIZE = 64
+    RPN_TRAIN_ANCHORS_PER_IMAGE = 32
+    PRE_NMS_LIMIT = 500
+    POST_NMS_ROIS_TRAINING = 64
+    POST_NMS_ROIS_INFERENCE = 32
+    TRAIN_ROIS_PER_IMAGE = 16
+    MAX_GT_INSTANCES = 8
+    DETECTION_MAX_INSTANCES = 8
+    TRAIN_BN = True
+
+
+class TinyInferenceConfig(TinyConfig):
+    DETECTION_MIN_CONFIDENCE = 0.0  # an untrained model: keep whatever it finds
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    logs = str(tmp_path_factory.mktemp("logs"))
+    dataset = ShapesDataset()
+    dataset.load_shapes(2, 64, 64, seed=0)
+    dataset.prepare()
+    train = MaskRCNN("training", TinyConfig(), logs)
+    inference = MaskRCNN("inference", TinyInferenceConfig(), logs)
+    return train, inference, dataset
+
+
+def test_epoch_end_copies_weights_and_writes_scalars(tiny):
+    train, inference, dataset = tiny
+    callback = MeanAPCallback(inference, dataset, dataset.image_ids, log_dir=train, every=1)
+    # The protocol Keras's fit follows: set_model, on_train_begin, on_epoch_end(epoch, logs), on_train_end.
+    callback.set_model(train.keras_model)
+    layer = weighted_layers(train.keras_model)["mrcnn_class_logits"]
+    marked = [np.full_like(w, 0.01 * (i + 1)) for i, w in enumerate(layer.get_weights())]
+    layer.set_weights(marked)
+    callback.on_train_begin()
+    logs = {}
+    callback.on_epoch_end(0, logs)
+    callback.on_epoch_end(1, logs)
+    callback.on_train_end()
+    for got, want in zip(weighted_layers(inference.keras_model)["mrcnn_class_logits"].get_weights(), marked):
+        np.testing.assert_array_equal(got, want)
+    scalars = read_scalars(train.log_dir)
+    assert set(scalars["val_mAP50"]) == {1, 2} and set(scalars["val_mask_mAP"]) == {1, 2}
+    assert 0.0 <= scalars["val_mAP50"][1] <= 1.0
+    assert "val_mAP50" in logs and [h["epoch"] for h in callback.history] == [1, 2]
+
+
+def test_every_and_errors(tiny):
+    train, inference, dataset = tiny
+    callback = MeanAPCallback(lambda: inference, dataset, [0], log_dir="/nonexistent-not-used", every=2)
+    callback.on_epoch_end(0, {})  # epoch 1 of every 2: nothing evaluated, nothing written
+    assert callback.history == []
+    with pytest.raises(ValueError, match="every"):
+        MeanAPCallback(inference, dataset, [0], log_dir="x", every=0)
+    with pytest.raises(ValueError, match="image_ids"):
+        MeanAPCallback(inference, dataset, [], log_dir="x")
+    with pytest.raises(TypeError, match="log_dir"):
+        MeanAPCallback(inference, dataset, [0], log_dir=3).on_train_begin()
+
+
+@pytest.mark.slow
+def test_one_epoch_of_training_writes_val_map(tiny):
+    train, inference, dataset = tiny
+    callback = MeanAPCallback(inference, dataset, dataset.image_ids, log_dir=train)
+    train.train(dataset, dataset, learning_rate=0.001, epochs=train.epoch + 1, layers="all",
+                custom_callbacks=[callback], workers=0, verbose=0)
+    scalars = read_scalars(train.log_dir)
+    assert train.epoch in scalars["val_mAP50"] and train.epoch in scalars["loss"]
