@@ -1,12 +1,12 @@
 # Two commands for a fresh machine with Python 3 and make:
-#   make demo   trains and evaluates on the embedded synthetic data (no downloads, a few minutes on a CPU)
+#   make demo   trains and evaluates on generated blood smears (no downloads, about 5 minutes on 2 CPU cores)
 #   make test   runs the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: install demo test test-fast clean
+.PHONY: install demo shapes test test-fast clean
 
 install: $(STAMP)
 
@@ -17,8 +17,15 @@ $(STAMP): requirements.txt setup.py
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# The main job: train on generated blood smears (8 PBC classes, exact masks), then print the paper's tables.
+DEMO = --dataset synthetic --backbone tiny --preset cpu --image-size 128 --logs logs/demo
 demo: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python samples/shapes/train_shapes.py demo --logs logs --out out/shapes
+	MPLBACKEND=Agg $(BIN)/python samples/pbc/pbc.py train $(DEMO) --images-per-gpu 4 --gpu-count 1 \
+		--epochs 12 --steps-per-epoch 50
+	MPLBACKEND=Agg $(BIN)/python samples/pbc/pbc.py evaluate $(DEMO) --weights last --out out/demo
+
+shapes: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python samples/shapes/train_shapes.py demo --logs logs/shapes --out out/shapes
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests
@@ -27,4 +34,4 @@ test-fast: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q -m "not slow" tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache logs out

@@ -169,6 +169,7 @@ class MaskRCNN:
         callbacks = [LossCurves(self.log_dir), EpochCheckpoint(self.log_dir, config.NAME)]
         callbacks += list(custom_callbacks or [])
 
+        _report_devices(config)
         log.info("starting at epoch %d, learning rate %s, layers %r; checkpoints in %s", self.epoch, learning_rate,
                  layers, self.log_dir)
         self.set_trainable(regex)
@@ -251,6 +252,20 @@ class MaskRCNN:
             "input_image": molded.astype(np.float32), "input_image_meta": metas.astype(np.float32),
             "input_anchors": np.ascontiguousarray(anchors, dtype=np.float32)})
         return {k: np.asarray(v) for k, v in outputs.items()}
+
+
+_DEVICES_REPORTED = set()
+
+
+def _report_devices(config):
+    """Say once when GPU_COUNT asks for more GPUs than the machine has: the same global batch runs on what is there."""
+    import tensorflow as tf
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    key = (config.GPU_COUNT, gpus)
+    if config.GPU_COUNT > max(gpus, 1) and key not in _DEVICES_REPORTED:
+        _DEVICES_REPORTED.add(key)
+        log.warning("GPU_COUNT = %d but this machine has %d GPU(s): training on %s with the same global batch of %d "
+                    "images", config.GPU_COUNT, gpus, "the CPU" if not gpus else f"{gpus} GPU(s)", config.BATCH_SIZE)
 
 
 def build_optimizer(config, learning_rate):

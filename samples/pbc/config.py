@@ -1,0 +1,115 @@
+"""Configurations of the PBC sample: the paper's Table 2, its inference twin, and a small CPU preset.
+
+Table 2 of Atıcı & Koçer 2023 (shared/seeds/002): GPU_COUNT 2, IMAGES_PER_GPU 2, IMAGE_MIN_DIM = IMAGE_MAX_DIM = 512,
+TRAIN_ROIS_PER_IMAGE 100, MAX_GT_INSTANCES 50, NUM_CLASSES 9 (8 cell classes + background), STEPS_PER_EPOCH 100,
+240 epochs, detection threshold 0.75. Everything the table does not name keeps Matterport's default.
+
+`make_config(...)` applies the command line's overrides in one place, so `train`, `evaluate` and `detect` build the
+same network.
+"""
+
+from mrcnn.config import Config
+from samples.pbc.synthetic import CLASS_NAMES
+
+PAPER_EPOCHS = 240
+PRESETS = ("paper", "cpu")
+
+
+class PbcConfig(Config):
+    """The paper's Table 2."""
+
+    NAME = "pbc"
+    BACKBONE = "resnet101"
+    GPU_COUNT = 2
+    IMAGES_PER_GPU = 2
+    IMAGE_MIN_DIM = 512
+    IMAGE_MAX_DIM = 512
+    TRAIN_ROIS_PER_IMAGE = 100
+    MAX_GT_INSTANCES = 50
+    NUM_CLASSES = 1 + len(CLASS_NAMES)
+    STEPS_PER_EPOCH = 100
+    VALIDATION_STEPS = 50
+    DETECTION_MIN_CONFIDENCE = 0.75
+
+
+class PbcInferenceConfig(PbcConfig):
+    """Table 2 for inference: one image at a time on one device."""
+
+    GPU_COUNT = 1
+    IMAGES_PER_GPU = 1
+
+
+# The "cpu" preset: narrower heads and fewer proposals, so that a model at 128-256 px trains in minutes on a CPU.
+CPU_PRESET = {
+    "TOP_DOWN_PYRAMID_SIZE": 64,
+    "RPN_CONV_CHANNELS": 128,
+    "MASK_HEAD_CHANNELS": 64,
+    "FPN_CLASSIF_FC_LAYERS_SIZE": 256,
+    "RPN_TRAIN_ANCHORS_PER_IMAGE": 64,
+    "PRE_NMS_LIMIT": 1000,
+    "POST_NMS_ROIS_TRAINING": 200,
+    "POST_NMS_ROIS_INFERENCE": 100,
+    "TRAIN_ROIS_PER_IMAGE": 32,
+    "MAX_GT_INSTANCES": 8,
+    "DETECTION_MAX_INSTANCES": 16,
+    "VALIDATION_STEPS": 5,
+}
+
+
+def make_config(inference=False, preset="paper", backbone=None, image_size=None, images_per_gpu=None,
+                gpu_count=None, steps_per_epoch=None, validation_steps=None, from_scratch=False):
+    """A PbcConfig (or PbcInferenceConfig) with the command line's overrides applied.
+
+    Args:
+        preset: "paper" (Table 2) or "cpu" (CPU_PRESET on top of Table 2).
+        image_size: IMAGE_MIN_DIM = IMAGE_MAX_DIM = image_size; the anchor scales follow it (Table 2's 512 px uses
+            Matterport's 32..512), so cells keep the same anchors relative to the image.
+        from_scratch: no pretrained weights: batch norm trains and Adam replaces SGD (see the README).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"preset {preset!r}: valid presets are {PRESETS}")
+    config = (PbcInferenceConfig if inference else PbcConfig)()
+    if preset == "cpu":
+        for name, value in CPU_PRESET.items():
+            setattr(config, name, value)
+    if backbone is not None:
+        config.BACKBONE = backbone
+    if image_size is not None:
+        config.IMAGE_MIN_DIM = config.IMAGE_MAX_DIM = int(image_size)
+    config.RPN_ANCHOR_SCALES = tuple(max(4, round(s * config.IMAGE_MAX_DIM / 512)) for s in (32, 64, 128, 256, 512))
+    if not inference:
+        if images_per_gpu is not None:
+            config.IMAGES_PER_GPU = int(images_per_gpu)
+        if gpu_count is not None:
+            config.GPU_COUNT = int(gpu_count)
+        if steps_per_epoch is not None:
+            config.STEPS_PER_EPOCH = int(steps_per_epoch)
+        if validation_steps is not None:
+            config.VALIDATION_STEPS = int(validation_steps)
+    if from_scratch:
+        config.TRAIN_BN = True
+        config.OPTIMIZER = "ADAM"
+        config.LEARNING_RATE = 0.001
+    return config.validate()
+
+
+def schedule(weights, epochs):
+    """[(final epoch, layers, learning-rate factor)] of a training run of `epochs` epochs.
+
+    From pretrained weights (imagenet, coco, a file): Matterport's fine-tuning plan stretched to the paper's 240
+    epochs: the heads alone to 1/6 of the run (the new heads must learn before their gradients reach the backbone),
+    then stages 4+ to 1/2, then all layers to the end at a tenth of the rate. From scratch (none) every layer trains
+    from the first step at the full rate: there is nothing to protect.
+    """
+    if epochs < 1:
+        raise ValueError(f"--epochs {epochs}: must be at least 1")
+    if weights == "none":
+        return [(epochs, "all", 1.0)]
+    heads_end = max(1, round(epochs * 40 / PAPER_EPOCHS))
+    mid_end = max(heads_end, round(epochs * 120 / PAPER_EPOCHS))
+    stages = [(heads_end, "heads", 1.0), (mid_end, "4+", 1.0), (epochs, "all", 0.1)]
+    out = []
+    for end, layers, factor in stages:
+        if not out or end > out[-1][0]:
+            out.append((end, layers, factor))
+    return out

@@ -1,0 +1,405 @@
+"""Mask R-CNN on the PBC blood-cell dataset: annotate, train, evaluate, detect, compare.
+
+    python samples/pbc/pbc.py annotate --dataset ../shared/data/pbc --out pbc_annotations.json
+    python samples/pbc/pbc.py train --dataset ../shared/data/pbc --annotations pbc_annotations.json \\
+        --backbone resnet101 --weights none --logs logs
+    python samples/pbc/pbc.py evaluate --dataset ../shared/data/pbc --annotations pbc_annotations.json \\
+        --subset val --weights last --out out/eval
+    python samples/pbc/pbc.py detect --images smear1.jpg smears/ --weights last --out out/detect
+    python samples/pbc/pbc.py compare out/eval_resnet50 out/eval_resnet101
+
+`--dataset synthetic` uses generated smears with exact masks (no download): the quick way to see everything work.
+The paper's configuration (Table 2) is the default; `--preset cpu` and the size overrides make CPU runs short.
+Run `pbc.py COMMAND --help` for each command's options.
+"""
+
+import argparse
+import csv
+import json
+import logging
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+
+log = logging.getLogger("pbc")
+
+WEIGHTS_CHOICES = "none, imagenet, coco, last, or a weights file"
+SYNTHETIC_COUNTS = {"train": 400, "val": 80, "test": 80}
+SYNTHETIC_SEEDS = {"train": 0, "val": 1, "test": 2}
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+
+# ---- datasets ---------------------------------------------------------------------------------------------------------
+
+def load_dataset(dataset, subset, annotations=None, image_size=128, synthetic_count=None):
+    """A prepared Dataset: `dataset` is "synthetic" or a folder in PBC's layout (annotations: COCO / VIA file)."""
+    if dataset == "synthetic":
+        from samples.pbc.synthetic import SyntheticSmearDataset
+        ds = SyntheticSmearDataset()
+        count = synthetic_count or SYNTHETIC_COUNTS[subset]
+        ds.load_smears(count, size=max(64, int(image_size)), seed=SYNTHETIC_SEEDS[subset])
+    else:
+        from samples.pbc.datasets import PbcFolderDataset
+        if not os.path.isdir(dataset):
+            raise SystemExit(f"--dataset {dataset}: no such folder (give a folder in PBC's layout, or 'synthetic')")
+        ds = PbcFolderDataset()
+        report = ds.load_folder(dataset, subset, annotations=annotations)
+        if report is not None and (report.skipped_images or report.skipped_instances):
+            log.warning("%s", report.summary())
+    ds.prepare()
+    return ds
+
+
+def _need_annotations(args):
+    if args.dataset != "synthetic" and not args.annotations:
+        raise SystemExit(f"--dataset {args.dataset} has no masks: PBC ships class folders only. Make instance "
+                         "annotations first (`pbc.py annotate --dataset DIR --out FILE.json`, or label with "
+                         "MakeSense) and pass them with --annotations FILE.json")
+
+
+# ---- weights ----------------------------------------------------------------------------------------------------------
+
+def resolve_weights(model, weights):
+    """Path of `weights` ("last" -> the newest checkpoint of this config's NAME in the model's log folder)."""
+    if weights == "last":
+        try:
+            return model.find_last()
+        except FileNotFoundError as e:
+            raise SystemExit(f"--weights last: {e}. Train first, or give a weights file") from None
+    if not os.path.isfile(weights):
+        raise SystemExit(f"--weights {weights}: no such file ({WEIGHTS_CHOICES})")
+    return weights
+
+
+def start_weights(model, weights, imagenet_path=None):
+    """Load the starting weights of a training run and log what loaded."""
+    if weights == "none":
+        log.info("training from scratch (random initialisation)")
+        return None
+    if weights == "imagenet":
+        from mrcnn.backbones.pretrained import load_imagenet_weights
+        try:
+            report = load_imagenet_weights(model.keras_model, model.config.BACKBONE, path=imagenet_path)
+        except FileNotFoundError as e:
+            raise SystemExit(str(e)) from None
+    elif weights == "coco":
+        from mrcnn.backbones.pretrained import load_coco_weights
+        if not imagenet_path:
+            raise SystemExit("--weights coco needs --weights-file PATH/mask_rcnn_coco.h5 (Matterport's release "
+                             "v2.0 file; nothing is downloaded)")
+        report = load_coco_weights(model.keras_model, imagenet_path,
+                                   num_classes_match=model.config.NUM_CLASSES == 81)
+    else:
+        path = resolve_weights(model, weights)
+        report = model.load_weights(path, by_name=True)
+    log.info("loaded %d layers (%d not in the file, %d shape-mismatched, %d excluded)", len(report["loaded"]),
+             len(report["missing"]), len(report["mismatched"]), len(report["excluded"]))
+    return report
+
+
+# ---- commands ---------------------------------------------------------------------------------------------------------
+
+def cmd_annotate(args):
+    from samples.pbc import annotate
+    argv = ["--dataset", args.dataset, "--out", args.out]
+    if args.contact_sheet:
+        argv += ["--contact-sheet", args.contact_sheet]
+    if args.limit:
+        argv += ["--limit", str(args.limit)]
+    return annotate.main(argv)
+
+
+def _resumed_from_scratch(args):
+    """True when --weights continues one of our runs (last, or a checkpoint with config.json beside it) that was
+    trained from scratch, so that the resumed run keeps its optimizer, batch-norm mode and schedule."""
+    from mrcnn.training.checkpoints import find_last
+    if args.weights == "last":
+        try:
+            path = find_last(args.logs, "pbc")
+        except FileNotFoundError:
+            return False
+    elif os.path.isfile(args.weights):
+        path = args.weights
+    else:
+        return False
+    saved = os.path.join(os.path.dirname(os.path.abspath(path)), "config.json")
+    if not os.path.isfile(saved):
+        return False
+    with open(saved, encoding="utf-8") as f:
+        values = json.load(f)
+    return values.get("TRAIN_BN") is True and values.get("OPTIMIZER") == "ADAM"
+
+
+def _config_from_args(args, inference=False):
+    from samples.pbc.config import make_config
+    from_scratch = False
+    if not inference:
+        from_scratch = args.weights == "none" or _resumed_from_scratch(args)
+    return make_config(inference=inference, preset=args.preset, backbone=args.backbone, image_size=args.image_size,
+                       images_per_gpu=getattr(args, "images_per_gpu", None),
+                       gpu_count=getattr(args, "gpu_count", None),
+                       steps_per_epoch=getattr(args, "steps_per_epoch", None),
+                       validation_steps=getattr(args, "validation_steps", None),
+                       from_scratch=from_scratch)
+
+
+def cmd_train(args):
+    from mrcnn.model import MaskRCNN
+    from samples.pbc.config import schedule
+
+    _need_annotations(args)
+    config = _config_from_args(args)
+    train_set = load_dataset(args.dataset, "train", args.annotations, config.IMAGE_MAX_DIM, args.synthetic_count)
+    val_set = load_dataset(args.dataset, "val", args.annotations, config.IMAGE_MAX_DIM)
+    print(f"train: {train_set.num_images} images, val: {val_set.num_images} images; backbone {config.BACKBONE}, "
+          f"{config.IMAGE_MAX_DIM} px, global batch {config.BATCH_SIZE}, {config.STEPS_PER_EPOCH} steps x "
+          f"{args.epochs} epochs")
+    model = MaskRCNN("training", config, args.logs)
+    start_weights(model, args.weights, args.weights_file)
+    augmentation = None if args.no_augmentation else _flips()
+    start = time.time()
+    plan = schedule("none" if config.OPTIMIZER == "ADAM" else "pretrained", args.epochs)
+    for end, layers, factor in plan:
+        if end <= model.epoch:
+            continue
+        print(f"epochs {model.epoch + 1}-{end}: layers {layers}, learning rate {config.LEARNING_RATE * factor:g}")
+        model.train(train_set, val_set, learning_rate=config.LEARNING_RATE * factor, epochs=end, layers=layers,
+                    augmentation=augmentation, verbose=args.verbose)
+    print(f"trained to epoch {model.epoch} in {time.time() - start:.0f} s; checkpoints and TensorBoard logs in "
+          f"{model.log_dir} (tensorboard --logdir {args.logs})")
+    return 0
+
+
+def _flips():
+    """Flips and 90-degree rotations: a smear has no up or left, so these are free extra data."""
+    def augment(image, mask, rng):
+        import numpy as np
+        k = int(rng.integers(4))
+        image, mask = np.rot90(image, k), np.rot90(mask, k)
+        if rng.random() < 0.5:
+            image, mask = image[:, ::-1], mask[:, ::-1]
+        return np.ascontiguousarray(image), np.ascontiguousarray(mask)
+    return augment
+
+
+def _inference_model(args):
+    from mrcnn.model import MaskRCNN
+    config = _config_from_args(args, inference=True)
+    if args.min_confidence is not None:
+        config.DETECTION_MIN_CONFIDENCE = args.min_confidence
+    model = MaskRCNN("inference", config, args.logs)
+    path = resolve_weights(model, args.weights)
+    model.load_weights(path)
+    return model, path
+
+
+def _progress(done, total, start, what):
+    elapsed = time.time() - start
+    eta = elapsed / done * (total - done) if done else 0.0
+    print(f"\r{what} {done}/{total}  {elapsed:.0f} s elapsed, ~{eta:.0f} s left", end="", file=sys.stderr,
+          flush=True)
+    if done == total:
+        print(file=sys.stderr)
+
+
+def cmd_evaluate(args):
+    from mrcnn.evaluation import evaluate_predictions, read_losses, write_report
+    from samples.pbc.synthetic import CLASS_NAMES
+
+    _need_annotations(args)
+    model, weights = _inference_model(args)
+    dataset = load_dataset(args.dataset, args.subset, args.annotations, model.config.IMAGE_MAX_DIM)
+    gts, preds, labels, names = [], [], [], []
+    start = time.time()
+    for i, image_id in enumerate(dataset.image_ids):
+        masks, class_ids = dataset.load_mask(image_id)
+        gts.append({"class_ids": class_ids, "masks": masks})
+        preds.append(model.detect([dataset.load_image(image_id)])[0])
+        info = dataset.image_info[image_id]
+        names.append(info["id"])
+        # PBC's image-level label is its folder; synthetic smears are scored by their largest cell.
+        labels.append(dataset.folder_class_id(image_id) if hasattr(dataset, "folder_class_id") else None)
+        _progress(i + 1, dataset.num_images, start, "detecting")
+    image_labels = labels if all(label is not None for label in labels) else None
+    try:
+        losses = read_losses(os.path.dirname(os.path.abspath(weights)))
+    except (FileNotFoundError, ValueError) as e:
+        log.warning("no loss curves next to %s (%s): Table 3 is left out", weights, e)
+        losses = None
+    metrics = evaluate_predictions(gts, preds, ["BG"] + CLASS_NAMES, image_ids=names, image_labels=image_labels,
+                                   losses=losses,
+                                   source={"backbone": model.config.BACKBONE, "weights": weights,
+                                           "dataset": args.dataset, "subset": args.subset,
+                                           "image_size": model.config.IMAGE_MAX_DIM})
+    paths = write_report(metrics, args.out, title=f"PBC {args.subset}: {model.config.BACKBONE}")
+    with open(paths["report"], encoding="utf-8") as f:
+        print(f.read())
+    print(f"wrote {', '.join(sorted(paths.values()))}")
+    return 0
+
+
+def _expand_images(paths):
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, _, names in sorted(os.walk(path)):
+                files += [os.path.join(root, n) for n in sorted(names) if n.lower().endswith(IMAGE_EXTENSIONS)]
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            raise SystemExit(f"--images {path}: no such file or folder")
+    if not files:
+        raise SystemExit(f"--images {' '.join(paths)}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    return files
+
+
+def cmd_detect(args):
+    import numpy as np
+    from PIL import Image
+
+    from mrcnn import visualize
+    from mrcnn.evaluation import to_coco_results
+    from samples.pbc.datasets import AnnotatedDataset
+    from samples.pbc.synthetic import CLASS_NAMES
+
+    files = _expand_images(args.images)
+    model, _ = _inference_model(args)
+    os.makedirs(args.out, exist_ok=True)
+    loader = AnnotatedDataset()
+    records, image_ids, rows, skipped = [], [], [], []
+    start = time.time()
+    for i, path in enumerate(files):
+        loader.image_info = [{"id": path, "source": "pbc", "path": path}]
+        try:
+            image = loader.load_image(0)
+        except ValueError as e:
+            log.warning("skipped %s: %s", path, e)
+            skipped.append(path)
+            _progress(i + 1, len(files), start, "detecting")
+            continue
+        r = model.detect([image])[0]
+        name = os.path.splitext(os.path.basename(path))[0]
+        overlay = visualize.draw_instances(image, r["rois"], r["masks"], r["class_ids"], ["BG"] + CLASS_NAMES,
+                                           r["scores"])
+        Image.fromarray(overlay).save(os.path.join(args.out, f"{name}_overlay.png"))
+        records.append(r)
+        image_ids.append(os.path.basename(path))
+        counts = np.bincount(r["class_ids"], minlength=len(CLASS_NAMES) + 1)[1:]
+        rows.append([path] + [int(c) for c in counts] + [int(counts.sum())])
+        _progress(i + 1, len(files), start, "detecting")
+    results = to_coco_results(records, image_ids, category_map={i + 1: i + 1 for i in range(len(CLASS_NAMES))})
+    with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as f:
+        json.dump(results, f)
+    with open(os.path.join(args.out, "counts.csv"), "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image"] + CLASS_NAMES + ["total"])
+        writer.writerows(rows)
+    print(f"{len(rows)} images: overlays, results.json (COCO results, image_id = file name) and counts.csv "
+          f"(cells per class per image) in {args.out}" + (f"; skipped {len(skipped)} unreadable" if skipped else ""))
+    return 0
+
+
+def cmd_compare(args):
+    from mrcnn.evaluation import compare_runs
+    print(compare_runs(args.runs))
+    return 0
+
+
+# ---- command line -----------------------------------------------------------------------------------------------------
+
+def _model_options(p, training):
+    p.add_argument("--backbone", default=None,
+                   help="backbone name (resnet50, resnet101, resnet152, resnext50, vgg19, densenet121, densenet169, "
+                        "tiny); default: the paper's resnet101")
+    p.add_argument("--preset", default="paper", choices=["paper", "cpu"],
+                   help="paper: Table 2 as published; cpu: narrow heads and fewer ROIs for CPU runs")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="IMAGE_MIN_DIM = IMAGE_MAX_DIM = N (multiple of 64; the paper: 512)")
+    p.add_argument("--logs", default="logs", help="folder of training runs and checkpoints (default: logs)")
+    if not training:
+        p.add_argument("--min-confidence", type=float, default=None,
+                       help="DETECTION_MIN_CONFIDENCE (the paper: 0.75)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="pbc.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("annotate", help="make instance annotations (COCO JSON) for a PBC folder by image analysis",
+                       description="Segment the labelled cell of every image (class = folder name) by classical "
+                                   "image analysis and write COCO instances JSON with polygons; unsure images are "
+                                   "flagged in the JSON and listed. A contact sheet PNG shows the overlays.")
+    p.add_argument("--dataset", required=True, help="folder in PBC's layout: DIR/{train,val}/<class>/*.jpg")
+    p.add_argument("--out", required=True, help="COCO instances JSON to write")
+    p.add_argument("--contact-sheet", default=None, help="PNG of overlays for review")
+    p.add_argument("--limit", type=int, default=None, help="annotate at most N images per class (for a quick look)")
+    p.set_defaults(func=cmd_annotate)
+
+    p = sub.add_parser("train", help="train Mask R-CNN (the paper's config and 240-epoch schedule by default)",
+                       description="Train with the paper's Table 2 configuration. With --weights none every layer "
+                                   "trains from the first step with Adam and batch norm on; from pretrained weights "
+                                   "the heads train first (1/6 of the epochs), then stages 4+ (to 1/2), then all "
+                                   "layers at a tenth of the rate. TensorBoard logs (the five losses, their val_ "
+                                   "twins, the total and the learning rate) go to the run's folder under --logs.")
+    p.add_argument("--dataset", required=True, help="'synthetic' or a folder in PBC's layout")
+    p.add_argument("--annotations", default=None, help="COCO or VIA JSON with the instances of the folder's images")
+    p.add_argument("--weights", default="none", help=f"starting weights: {WEIGHTS_CHOICES} (default: none)")
+    p.add_argument("--weights-file", default=None,
+                   help="with --weights imagenet: the keras.applications file (default: ~/.keras/models/...); "
+                        "with --weights coco: mask_rcnn_coco.h5")
+    p.add_argument("--epochs", type=int, default=240, help="final epoch number (the paper: 240)")
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="STEPS_PER_EPOCH (the paper: 100)")
+    p.add_argument("--validation-steps", type=int, default=None, help="VALIDATION_STEPS")
+    p.add_argument("--images-per-gpu", type=int, default=None, help="IMAGES_PER_GPU (the paper: 2)")
+    p.add_argument("--gpu-count", type=int, default=None,
+                   help="GPU_COUNT (the paper: 2); with fewer devices the same global batch runs on what is there")
+    p.add_argument("--synthetic-count", type=int, default=None, help="training images of --dataset synthetic")
+    p.add_argument("--no-augmentation", action="store_true", help="no flips / rotations")
+    _model_options(p, training=True)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a checkpoint: the paper's Tables 3-6 and more, as JSON and Markdown",
+                       description="Detect on a subset and write metrics.json, report.md (laid out like the paper's "
+                                   "tables, the paper's values beside ours), precision-recall curves and the "
+                                   "confusion matrix as PNGs.")
+    p.add_argument("--dataset", required=True, help="'synthetic' or a folder in PBC's layout")
+    p.add_argument("--annotations", default=None, help="COCO or VIA JSON with the subset's instances")
+    p.add_argument("--subset", default="val", choices=["val", "test"], help="subset to score (default: val)")
+    p.add_argument("--weights", required=True, help="a checkpoint, or 'last'")
+    p.add_argument("--out", required=True, help="folder for metrics.json, report.md and the PNGs")
+    _model_options(p, training=False)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("detect", help="detect cells in images: overlays, COCO results JSON, per-class counts CSV",
+                       description="Detect and segment the cells of each image; write an overlay PNG per image, "
+                                   "results.json (COCO results: bbox, RLE segmentation, score) and counts.csv "
+                                   "(a differential count: cells per class per image).")
+    p.add_argument("--images", nargs="+", required=True, help="image files or folders")
+    p.add_argument("--weights", required=True, help="a checkpoint, or 'last'")
+    p.add_argument("--out", required=True, help="output folder")
+    _model_options(p, training=False)
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("compare", help="Tables 4 and 5 with a row per run (one evaluate folder per backbone)")
+    p.add_argument("runs", nargs="+", help="evaluate output folders (or their metrics.json)")
+    p.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not hasattr(args, "verbose"):
+        args.verbose = False
+    args.verbose = "auto" if args.verbose else 2
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

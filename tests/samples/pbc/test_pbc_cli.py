@@ -1,0 +1,107 @@
+"""The PBC sample's command line: configs, schedule, bad input, and a short synthetic run of every command."""
+
+import csv
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from samples.pbc import pbc
+from samples.pbc.config import PAPER_EPOCHS, make_config, schedule
+
+TINY = ["--backbone", "tiny", "--preset", "cpu", "--image-size", "64"]
+
+
+def test_paper_config_is_table_2():
+    config = make_config()
+    assert config.GPU_COUNT == 2 and config.IMAGES_PER_GPU == 2 and config.BATCH_SIZE == 4
+    assert config.IMAGE_MIN_DIM == config.IMAGE_MAX_DIM == 512
+    assert config.TRAIN_ROIS_PER_IMAGE == 100 and config.MAX_GT_INSTANCES == 50
+    assert config.NUM_CLASSES == 9 and config.STEPS_PER_EPOCH == 100
+    assert config.DETECTION_MIN_CONFIDENCE == 0.75 and config.BACKBONE == "resnet101"
+    assert config.RPN_ANCHOR_SCALES == (32, 64, 128, 256, 512)
+    assert PAPER_EPOCHS == 240
+    inference = make_config(inference=True)
+    assert inference.BATCH_SIZE == 1 and inference.DETECTION_MIN_CONFIDENCE == 0.75
+
+
+def test_overrides_and_from_scratch():
+    config = make_config(preset="cpu", backbone="tiny", image_size=128, images_per_gpu=3, gpu_count=1,
+                         steps_per_epoch=7, validation_steps=2, from_scratch=True)
+    assert (config.IMAGE_MAX_DIM, config.BATCH_SIZE, config.STEPS_PER_EPOCH, config.VALIDATION_STEPS) == (128, 3, 7, 2)
+    assert config.RPN_ANCHOR_SCALES == (8, 16, 32, 64, 128)
+    assert config.TRAIN_BN is True and config.OPTIMIZER == "ADAM"
+    with pytest.raises(ValueError, match="divisible by 64"):
+        make_config(image_size=100)
+    with pytest.raises(ValueError, match="preset"):
+        make_config(preset="gpu")
+
+
+def test_schedule():
+    assert schedule("none", 240) == [(240, "all", 1.0)]
+    assert schedule("pretrained", 240) == [(40, "heads", 1.0), (120, "4+", 1.0), (240, "all", 0.1)]
+    assert schedule("pretrained", 2) == [(1, "heads", 1.0), (2, "all", 0.1)]
+    assert [end for end, _, _ in schedule("pretrained", 12)] == [2, 6, 12]
+    with pytest.raises(ValueError):
+        schedule("none", 0)
+
+
+@pytest.mark.parametrize("command", ["annotate", "train", "evaluate", "detect", "compare"])
+def test_help_of_every_command(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        pbc.main([command, "--help"])
+    assert info.value.code == 0
+    assert "usage: pbc.py " + command in capsys.readouterr().out
+
+
+def test_bad_input_is_reported_plainly(tmp_path):
+    with pytest.raises(SystemExit, match="no such folder"):
+        pbc.main(["train", "--dataset", str(tmp_path / "missing"), "--annotations", "x.json"] + TINY)
+    with pytest.raises(SystemExit, match="annotate"):
+        pbc.main(["train", "--dataset", str(tmp_path)] + TINY)
+    with pytest.raises(SystemExit, match="Train first"):
+        pbc.main(["evaluate", "--dataset", "synthetic", "--weights", "last", "--logs", str(tmp_path),
+                  "--out", str(tmp_path / "out")] + TINY)
+    with pytest.raises(SystemExit, match="no image files"):
+        pbc.main(["detect", "--images", str(tmp_path), "--weights", "x", "--out", str(tmp_path / "o")] + TINY)
+
+
+@pytest.mark.slow
+def test_synthetic_train_evaluate_detect(tmp_path, capsys):
+    logs = str(tmp_path / "logs")
+    assert pbc.main(["train", "--dataset", "synthetic", "--epochs", "1", "--steps-per-epoch", "2",
+                     "--validation-steps", "1", "--images-per-gpu", "2", "--gpu-count", "1",
+                     "--synthetic-count", "8", "--logs", logs] + TINY) == 0
+    run = glob.glob(os.path.join(logs, "pbc*"))[0]
+    assert os.path.isfile(os.path.join(run, "mask_rcnn_pbc_0001.weights.h5"))
+    assert glob.glob(os.path.join(run, "events.out.tfevents.*"))
+
+    out = str(tmp_path / "eval")
+    assert pbc.main(["evaluate", "--dataset", "synthetic", "--weights", "last", "--logs", logs, "--out", out,
+                     "--min-confidence", "0.0"] + TINY) == 0
+    metrics = json.load(open(os.path.join(out, "metrics.json")))
+    assert metrics["schema_version"] == 1
+    assert os.path.isfile(os.path.join(out, "report.md")) and os.path.isfile(os.path.join(out, "confusion_matrix.png"))
+    assert "Table 4" in capsys.readouterr().out
+
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (70, 90, 3), dtype=np.uint8)).save(images / f"smear{i}.png")
+    (images / "broken.jpg").write_bytes(b"not a jpeg")
+    det = str(tmp_path / "det")
+    assert pbc.main(["detect", "--images", str(images), "--weights", "last", "--logs", logs, "--out", det,
+                     "--min-confidence", "0.0"] + TINY) == 0
+    assert sorted(os.path.basename(p) for p in glob.glob(os.path.join(det, "*.png"))) == [
+        "smear0_overlay.png", "smear1_overlay.png"]
+    rows = list(csv.reader(open(os.path.join(det, "counts.csv"))))
+    assert rows[0][0] == "image" and rows[0][-1] == "total" and len(rows) == 3
+    for row in rows[1:]:
+        assert int(row[-1]) == sum(int(v) for v in row[1:-1])
+    results = json.load(open(os.path.join(det, "results.json")))
+    assert all({"image_id", "category_id", "bbox", "score", "segmentation"} <= set(r) for r in results)
+    assert "skipped 1 unreadable" in capsys.readouterr().out
