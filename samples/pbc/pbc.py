@@ -109,6 +109,7 @@ def cmd_annotate(args):
         argv += ["--contact-sheet", args.contact_sheet]
     if args.limit:
         argv += ["--limit", str(args.limit)]
+    argv += ["--workers", str(args.workers)]
     return annotate.main(argv)
 
 
@@ -338,6 +339,7 @@ def build_parser():
     p.add_argument("--out", required=True, help="COCO instances JSON to write")
     p.add_argument("--contact-sheet", default=None, help="PNG of overlays for review")
     p.add_argument("--limit", type=int, default=None, help="annotate at most N images per class (for a quick look)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
     p.set_defaults(func=cmd_annotate)
 
     p = sub.add_parser("train", help="train Mask R-CNN (the paper's config and 240-epoch schedule by default)",
