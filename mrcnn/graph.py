@@ -24,7 +24,8 @@ Outputs (a dict):
     RP = int(R * ROI_POSITIVE_RATIO) ROIs only (where the positives are): target_mask [B, RP, MS, MS],
     mask_class_ids [B, RP], mrcnn_mask [B, RP, MS, MS, NC].
   inference: detections [B, D, (y1, x1, y2, x2, class_id, score)] normalized (zero-padded), mrcnn_class,
-    mrcnn_bbox, mrcnn_mask [B, D, MS, MS, NC], rpn_rois [B, R, 4], rpn_class, rpn_bbox.
+    mrcnn_bbox, mrcnn_mask [B, D', MS, MS, NC] for the first D' detections (D' = the batch's largest detection
+    count, at least 1: the padding is skipped), rpn_rois [B, R, 4], rpn_class, rpn_bbox.
 """
 
 import keras

@@ -86,7 +86,8 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape, image_shape,
 
     detections: [D, (y1, x1, y2, x2, class_id, score)] normalized coordinates of the molded image, zero-padded:
         the first row with class_id 0 ends the list.
-    mrcnn_mask: [D, h, w, K] soft masks per detection and class.
+    mrcnn_mask: [D', h, w, K] soft masks per detection and class; D' may be smaller than D (the inference graph
+        runs the mask head on the valid detections only) but not smaller than the number of detections.
     original_image_shape: [(H, W, C)] of the image before moulding.
     image_shape: [(H', W', C)] of the molded image.
     window: [(y1, x1, y2, x2)] pixels of the molded image that hold the image.
@@ -101,12 +102,12 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape, image_shape,
     if detections.ndim != 2 or detections.shape[1] != 6:
         raise ValueError(f"detections must have shape [D, (y1, x1, y2, x2, class_id, score)], "
                          f"got {detections.shape}")
-    mrcnn_mask = np.asarray(mrcnn_mask)
-    if mrcnn_mask.ndim != 4 or mrcnn_mask.shape[0] < detections.shape[0]:
-        raise ValueError(f"mrcnn_mask must have shape [D, h, w, num_classes] with D >= {detections.shape[0]} "
-                         f"(one per detection), got {mrcnn_mask.shape}")
     zero_ix = np.where(detections[:, 4] == 0)[0]
     count = int(zero_ix[0]) if zero_ix.size else detections.shape[0]
+    mrcnn_mask = np.asarray(mrcnn_mask)
+    if mrcnn_mask.ndim != 4 or mrcnn_mask.shape[0] < count:
+        raise ValueError(f"mrcnn_mask must have shape [D, h, w, num_classes] with D >= {count} "
+                         f"(one per detection), got {mrcnn_mask.shape}")
 
     boxes = detections[:count, :4]
     class_ids = detections[:count, 4].astype(np.int32)

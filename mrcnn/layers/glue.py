@@ -57,13 +57,20 @@ class ConstantAnchors(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="mrcnn")
 class DetectionBoxes(keras.layers.Layer):
-    """Detections [B, D, (y1, x1, y2, x2, class_id, score)] -> their boxes [B, D, (y1, x1, y2, x2)] normalized."""
+    """Detections [B, D, (y1, x1, y2, x2, class_id, score)] -> boxes [B, D', (y1, x1, y2, x2)] normalized.
+
+    D' = max(1, the largest number of detections of an image in the batch): detections are packed at the front and
+    zero-padded, so the mask head, which runs on these boxes, skips the padding (with a few cells per image, most of
+    the DETECTION_MAX_INSTANCES rows).
+    """
 
     def call(self, detections):
-        return detections[..., :4]
+        valid = tf.reduce_sum(tf.cast(detections[..., 4] > 0, tf.int32), axis=1)
+        keep = tf.maximum(tf.reduce_max(valid), 1)
+        return detections[:, :keep, :4]
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (4,)
+        return (input_shape[0], None, 4)
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
