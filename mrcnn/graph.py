@@ -31,7 +31,7 @@ Outputs (a dict):
 import keras
 import numpy as np
 
-from mrcnn.backbones import get_backbone
+from mrcnn.backbones import backbone_features
 from mrcnn.data.anchors import get_anchors
 from mrcnn.heads.classifier import fpn_classifier_head
 from mrcnn.heads.fpn import build_fpn
@@ -46,15 +46,10 @@ from mrcnn.ops.detection_targets import max_positive_rois
 
 
 def build_backbone(input_image, config):
-    """[C2, C3, C4, C5] for Config.BACKBONE (a registered name or a callable `f(input_image, config)`)."""
-    if callable(config.BACKBONE):
-        features = config.BACKBONE(input_image, config)
-    else:
-        features = get_backbone(config.BACKBONE).build(input_image, train_bn=config.TRAIN_BN)
-    if len(features) != 4:
-        raise ValueError(f"backbone {config.BACKBONE!r} returned {len(features)} feature maps; it must return "
-                         "[C2, C3, C4, C5]")
-    return features
+    """[C2, C3, C4, C5] for Config.BACKBONE: a registered name (its input conversion included, see
+    mrcnn/backbones/preprocess.py) or a callable with Matterport's contract
+    `f(input_image, stage5=True, train_bn=TRAIN_BN) -> [C1, C2, C3, C4, C5]`."""
+    return backbone_features(config.BACKBONE, input_image, train_bn=config.TRAIN_BN, mean_pixel=config.MEAN_PIXEL)
 
 
 def build_graph(mode, config):

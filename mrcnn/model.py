@@ -119,9 +119,17 @@ class MaskRCNN:
         Returns the report {"loaded", "excluded", "missing", "mismatched", "unused"} of layer names. A checkpoint
         named like ours sets `self.epoch` and the log folder, so that `train` continues at the next epoch.
         """
-        weights = read_weights(filepath)
-        report = assign_weights(self.keras_model, weights, exclude=exclude, strict=not (by_name or exclude),
-                                source=filepath)
+        from mrcnn.backbones import pretrained
+        if pretrained.weights_file_kind(filepath) == "matterport":
+            # Matterport's own file (e.g. mask_rcnn_coco.h5): its ResNet layer names are mapped to ours.
+            report = pretrained.load_coco_weights(self.keras_model, filepath, exclude=exclude or ())
+            if not (by_name or exclude) and (report["missing"] or report["mismatched"]):
+                raise ValueError(f"{filepath}: layers not loaded: {report['missing'] + report['mismatched']}; "
+                                 "load by_name=True to skip them")
+        else:
+            weights = read_weights(filepath)
+            report = assign_weights(self.keras_model, weights, exclude=exclude, strict=not (by_name or exclude),
+                                    source=filepath)
         log.info("loaded %d layers from %s (%d excluded, %d missing, %d shape-mismatched, %d unused in the file)",
                  len(report["loaded"]), filepath, len(report["excluded"]), len(report["missing"]),
                  len(report["mismatched"]), len(report["unused"]))

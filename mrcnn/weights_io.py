@@ -21,19 +21,25 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def _text(value):
+def text(value):
+    """An HDF5 attribute value as str: h5py 3 returns bytes or str depending on how the file was written."""
     return value.decode("utf-8") if isinstance(value, (bytes, np.bytes_)) else str(value)
+
+
+def open_weights_file(path):
+    """The HDF5 file at `path`, open for reading; FileNotFoundError / ValueError naming the file otherwise."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weights file not found: {path}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{path}: not a readable HDF5 weights file ({e})") from None
 
 
 def read_weights(path):
     """{layer name: [np.ndarray, ...]} from a Keras 3 or Keras 2 HDF5 weights file (layers without weights omitted)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"weights file not found: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError(f"{path}: not a readable HDF5 weights file ({e})") from None
-    with f:
+    with open_weights_file(path) as f:
         root = f["model_weights"] if "model_weights" in f else f
         if "layer_names" in root.attrs:
             return _read_keras2(root)
@@ -47,9 +53,9 @@ def read_weights(path):
 
 def _read_keras2(root):
     out = collections.OrderedDict()
-    for name in (_text(n) for n in root.attrs["layer_names"]):
+    for name in (text(n) for n in root.attrs["layer_names"]):
         group = root[name]
-        weight_names = [_text(n) for n in group.attrs.get("weight_names", [])]
+        weight_names = [text(n) for n in group.attrs.get("weight_names", [])]
         if weight_names:
             out[name] = [np.asarray(group[w]) for w in weight_names]
     return out
@@ -62,7 +68,7 @@ def _read_keras3(group, out):
             continue
         if "vars" in item and len(item["vars"]):
             vars_group = item["vars"]
-            name = _text(vars_group.attrs.get("name", key))
+            name = text(vars_group.attrs.get("name", key))
             out[name] = [np.asarray(vars_group[str(i)]) for i in range(len(vars_group))]
         if "layers" in item:
             _read_keras3(item["layers"], out)

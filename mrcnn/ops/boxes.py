@@ -21,7 +21,12 @@ The NumPy twins of these functions live in `mrcnn.utils` (`apply_box_deltas`, `b
 `compute_overlaps`, `norm_boxes`, `denorm_boxes`, `trim_zeros`); tests/ops/test_boxes.py checks their parity.
 """
 
+import math
+
 import tensorflow as tf
+
+# Largest log scale a box delta may apply (detectron2's log(1000 / 16)).
+MAX_LOG_SCALE = math.log(1000.0 / 16)
 
 
 def _unstack4(t):
@@ -35,11 +40,17 @@ def apply_box_deltas_graph(boxes, deltas):
     boxes: [..., (y1, x1, y2, x2)].
     deltas: [..., (dy, dx, log(dh), log(dw))], same shape as boxes (or broadcastable to it).
     Returns: float32 [..., (y1, x1, y2, x2)].
+
+    log(dh) and log(dw) are capped at MAX_LOG_SCALE (a box grows at most 62.5x, as in detectron2): an untrained or
+    diverging head can predict huge values, and exp() would overflow to inf boxes that crop_and_resize rejects.
+    Matterport did not cap; no sane delta comes near the cap.
     """
     boxes = tf.cast(boxes, tf.float32)
     deltas = tf.cast(deltas, tf.float32)
     y1, x1, y2, x2 = _unstack4(boxes)
     dy, dx, dh, dw = _unstack4(deltas)
+    dh = tf.minimum(dh, MAX_LOG_SCALE)
+    dw = tf.minimum(dw, MAX_LOG_SCALE)
     height = y2 - y1
     width = x2 - x1
     center_y = y1 + 0.5 * height + dy * height

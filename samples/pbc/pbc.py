@@ -74,7 +74,7 @@ def resolve_weights(model, weights):
     return weights
 
 
-def start_weights(model, weights, imagenet_path=None):
+def start_weights(model, weights, weights_file=None):
     """Load the starting weights of a training run and log what loaded."""
     if weights == "none":
         log.info("training from scratch (random initialisation)")
@@ -82,16 +82,16 @@ def start_weights(model, weights, imagenet_path=None):
     if weights == "imagenet":
         from mrcnn.backbones.pretrained import load_imagenet_weights
         try:
-            report = load_imagenet_weights(model.keras_model, model.config.BACKBONE, path=imagenet_path)
+            report = load_imagenet_weights(model.keras_model, model.config.BACKBONE, path=weights_file)
         except FileNotFoundError as e:
             raise SystemExit(str(e)) from None
     elif weights == "coco":
-        from mrcnn.backbones.pretrained import load_coco_weights
-        if not imagenet_path:
-            raise SystemExit("--weights coco needs --weights-file PATH/mask_rcnn_coco.h5 (Matterport's release "
-                             "v2.0 file; nothing is downloaded)")
-        report = load_coco_weights(model.keras_model, imagenet_path,
-                                   num_classes_match=model.config.NUM_CLASSES == 81)
+        from mrcnn.backbones.pretrained import coco_weights_path, load_coco_weights
+        try:
+            path = coco_weights_path(weights_file)
+        except FileNotFoundError as e:
+            raise SystemExit(str(e)) from None
+        report = load_coco_weights(model.keras_model, path, num_classes_match=model.config.NUM_CLASSES == 81)
     else:
         path = resolve_weights(model, weights)
         report = model.load_weights(path, by_name=True)
@@ -161,6 +161,12 @@ def cmd_train(args):
     model = MaskRCNN("training", config, args.logs)
     start_weights(model, args.weights, args.weights_file)
     augmentation = None if args.no_augmentation else _flips()
+    callbacks = []
+    if args.val_map_images:
+        from mrcnn.evaluation import MeanAPCallback
+        inference_config = _config_from_args(args, inference=True)
+        callbacks.append(MeanAPCallback(lambda: MaskRCNN("inference", inference_config, args.logs), val_set,
+                                        val_set.image_ids[:args.val_map_images], log_dir=model))
     start = time.time()
     plan = schedule("none" if config.OPTIMIZER == "ADAM" else "pretrained", args.epochs)
     for end, layers, factor in plan:
@@ -168,7 +174,7 @@ def cmd_train(args):
             continue
         print(f"epochs {model.epoch + 1}-{end}: layers {layers}, learning rate {config.LEARNING_RATE * factor:g}")
         model.train(train_set, val_set, learning_rate=config.LEARNING_RATE * factor, epochs=end, layers=layers,
-                    augmentation=augmentation, verbose=args.verbose)
+                    augmentation=augmentation, custom_callbacks=callbacks, verbose=args.verbose)
     print(f"trained to epoch {model.epoch} in {time.time() - start:.0f} s; checkpoints and TensorBoard logs in "
           f"{model.log_dir} (tensorboard --logdir {args.logs})")
     return 0
@@ -198,11 +204,15 @@ def _inference_model(args):
 
 
 def _progress(done, total, start, what):
+    """A progress line on stderr: redrawn in place on a terminal, every tenth of the work in a log file."""
+    tty = sys.stderr.isatty()
+    if not tty and done != total and done % max(1, total // 10):
+        return
     elapsed = time.time() - start
     eta = elapsed / done * (total - done) if done else 0.0
-    print(f"\r{what} {done}/{total}  {elapsed:.0f} s elapsed, ~{eta:.0f} s left", end="", file=sys.stderr,
-          flush=True)
-    if done == total:
+    print(f"{chr(13) if tty else ''}{what} {done}/{total}  {elapsed:.0f} s elapsed, ~{eta:.0f} s left",
+          end="" if tty else "\n", file=sys.stderr, flush=True)
+    if tty and done == total:
         print(file=sys.stderr)
 
 
@@ -362,6 +372,9 @@ def build_parser():
                    help="GPU_COUNT (the paper: 2); with fewer devices the same global batch runs on what is there")
     p.add_argument("--synthetic-count", type=int, default=None, help="training images of --dataset synthetic")
     p.add_argument("--no-augmentation", action="store_true", help="no flips / rotations")
+    p.add_argument("--val-map-images", type=int, default=0,
+                   help="after each epoch, score mask mAP on the first N validation images and write val_mAP50 and "
+                        "val_mask_mAP to TensorBoard (default: 0, off)")
     _model_options(p, training=True)
     p.set_defaults(func=cmd_train)
 

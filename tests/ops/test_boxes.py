@@ -109,3 +109,12 @@ def test_trim_zeros():
     np.testing.assert_array_equal(non_zeros.numpy(), [True, False, True, False])
     np.testing.assert_array_equal(trimmed.numpy(), boxes[[0, 2]])
     np.testing.assert_array_equal(trimmed.numpy(), utils.trim_zeros(boxes))
+
+
+def test_apply_box_deltas_caps_huge_scales():
+    from mrcnn.ops.boxes import MAX_LOG_SCALE, apply_box_deltas_graph
+    boxes = tf.constant([[0.4, 0.4, 0.6, 0.6]])
+    out = apply_box_deltas_graph(boxes, tf.constant([[0.0, 0.0, 500.0, 1e9]])).numpy()
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[0, 2] - out[0, 0], 0.2 * np.exp(MAX_LOG_SCALE), rtol=1e-5)
+    np.testing.assert_allclose(out[0, 3] - out[0, 1], 0.2 * np.exp(MAX_LOG_SCALE), rtol=1e-5)
