@@ -15,7 +15,7 @@ What happens to bad input (E = ValueError naming the annotation file; S = skippe
         deeply nested JSON, wrong top-level type, no image at all ........................................ E
     COCO "images" / "annotations" / "categories" not lists, a category without an int id and str name,
         duplicate category ids ........................................................................ E
-    class name not in class_names (matched ignoring case and surrounding spaces) ..... E listing the known
+    class name not in class_names (matched ignoring case, spaces, a plural s, aliases) E listing the known
         names; S instead when skip_unknown=True
     VIA file in which no region carries a class name under the label keys ........... E (name the key)
     image entry of the wrong type or with a missing / wrong-typed file name, id, width or height ....... S
@@ -365,14 +365,31 @@ def _rle(segmentation, width, height):
     return {"size": [height, width], "counts": [int(c) for c in counts]}
 
 
+# Other names of the PBC classes found in labelling tools and papers (after _class_key): the paper itself calls the
+# immature granulocytes "Mmy", and platelets are also thrombocytes.
+CLASS_ALIASES = {
+    "mmy": "ig", "immature granulocyte": "ig", "immature granulocytes": "ig", "thrombocyte": "platelet",
+    "thrombocytes": "platelet", "plt": "platelet",
+}
+
+
+def _class_key(name):
+    """Lower case, '_' and '-' as spaces, one space between words."""
+    return " ".join(name.strip().lower().replace("_", " ").replace("-", " ").split())
+
+
 def _canonical_class(name, class_names, skip_unknown, json_path, item):
-    """The class name as spelled in class_names (case and spaces ignored); ValueError or _Skip when unknown."""
+    """The class name as spelled in class_names, matched ignoring case, '_' / '-' / spaces, a plural 's' and the
+    aliases of CLASS_ALIASES; ValueError or _Skip when unknown."""
     if not isinstance(name, str) or not name.strip():
         raise _Skip(f"class name must be a non-empty string, got {name!r:.40}")
     if class_names is None:
         return name.strip()
-    known = {n.strip().lower(): n for n in class_names}
-    canonical = known.get(name.strip().lower())
+    known = {_class_key(n): n for n in class_names}
+    key = _class_key(name)
+    canonical = known.get(key) or known.get(CLASS_ALIASES.get(key, ""))
+    if canonical is None and key.endswith("s"):
+        canonical = known.get(key[:-1])
     if canonical is None:
         if skip_unknown:
             raise _Skip(f"unknown class name {name!r}; known: {list(class_names)}")

@@ -432,3 +432,17 @@ def test_coco_weights_path(tmp_path, monkeypatch):
     assert pretrained.coco_weights_path() == str(tmp_path / "mask_rcnn_coco.h5")
     with pytest.raises(FileNotFoundError, match="other.h5"):
         pretrained.coco_weights_path(str(tmp_path / "other.h5"))
+
+
+def test_maskrcnn_load_weights_maps_matterport_files(coco_file, resnet101_model):
+    """Matterport's own call, model.load_weights("mask_rcnn_coco.h5", by_name=True, exclude=[heads]), goes through
+    the name mapping; a strict load of the 81-class file into a 9-class model says which layers did not load."""
+    path, arrays = coco_file
+    heads = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
+    report = resnet101_model.load_weights(path, by_name=True, exclude=heads)
+    assert "conv4_block23_3_conv" in report["loaded"] and not report["missing"]
+    assert set(report["excluded"]) <= set(heads)
+    np.testing.assert_array_equal(resnet101_model.keras_model.get_layer("fpn_c5p5").get_weights()[0],
+                                  arrays["fpn_c5p5"]["fpn_c5p5/kernel:0"])
+    with pytest.raises(ValueError, match="mrcnn_class_logits"):
+        resnet101_model.load_weights(path)

@@ -616,3 +616,14 @@ def test_bad_polygon_of_a_multi_polygon_instance_is_dropped_and_counted(root, tm
         records, report = read_coco_instances(write_json(tmp_path / "c.json", data), root, CLASSES)
     assert len(records[0].instances[0].polygons) == 1 and report.skipped_polygons == 1
     assert "dropped 1 bad polygons" in caplog.records[-1].getMessage()
+
+
+def test_class_names_match_spellings_and_aliases():
+    from samples.pbc.readers import _canonical_class
+    from samples.pbc.synthetic import CLASS_NAMES
+    for name, expected in [("Neutrophil", "neutrophil"), ("NEUTROPHILS", "neutrophil"), (" Mmy ", "ig"),
+                           ("Immature_Granulocytes", "ig"), ("IG", "ig"), ("Thrombocyte", "platelet"),
+                           ("Platelets", "platelet"), ("erythroblasts", "erythroblast")]:
+        assert _canonical_class(name, CLASS_NAMES, False, "f.json", "item") == expected
+    with pytest.raises(ValueError, match="f.json"):
+        _canonical_class("red cell", CLASS_NAMES, False, "f.json", "item")
