@@ -5,35 +5,23 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from mrcnn.config import Config  # noqa: E402
 from mrcnn.evaluation.callback import MeanAPCallback  # noqa: E402
 from mrcnn.evaluation.losses import read_scalars  # noqa: E402
 from mrcnn.model import MaskRCNN  # noqa: E402
 from mrcnn.weights_io import weighted_layers  # noqa: E402
 from samples.shapes.shapes import ShapesDataset  # noqa: E402
+from tests.tiny_config import TinyConfig as SharedTinyConfig  # noqa: E402
 
 
-class TinyConfig(Config):
-    """The `tiny` test backbone at 64 px, on the three shape classes."""
+class TinyConfig(SharedTinyConfig):
+    """The shared tiny test model on the three shape classes, one image per batch, one step per epoch."""
     NAME = "meanap"
-    BACKBONE = "tiny"
-    NUM_CLASSES = 1 + 3
-    IMAGE_MIN_DIM = 64
-    IMAGE_MAX_DIM = 64
     IMAGES_PER_GPU = 1
     STEPS_PER_EPOCH = 1
-    VALIDATION_STEPS = 1
     RPN_ANCHOR_SCALES = (4, 8, 16, 32, 64)
-    TOP_DOWN_PYRAMID_SIZE = 32
-    FPN_CLASSIF_FC_LAYERS_SIZE = 64
-    RPN_TRAIN_ANCHORS_PER_IMAGE = 32
     PRE_NMS_LIMIT = 500
-    POST_NMS_ROIS_TRAINING = 64
-    POST_NMS_ROIS_INFERENCE = 32
-    TRAIN_ROIS_PER_IMAGE = 16
     MAX_GT_INSTANCES = 8
-    DETECTION_MAX_INSTANCES = 8
-    TRAIN_BN = True
+    DETECTION_MIN_CONFIDENCE = 0.7
 
 
 class TinyInferenceConfig(TinyConfig):
