@@ -30,7 +30,7 @@ from mrcnn.data.loader import check_dataset
 from mrcnn.data.mold import mold_inputs, unmold_detections
 from mrcnn.graph import build_graph
 from mrcnn.training import checkpoints
-from mrcnn.training.callbacks import EpochCheckpoint, LossCurves
+from mrcnn.training.callbacks import EpochCheckpoint, LossCurves, NanGuard, NonFiniteLoss
 from mrcnn.training.trainer import MaskRCNNTrainer
 from mrcnn.weights_io import assign_weights, read_weights
 
@@ -174,7 +174,7 @@ class MaskRCNN:
                                       steps=config.VALIDATION_STEPS, workers=workers)
         # A resumed run continues the data stream where it stopped.
         train_generator.epoch = val_generator.epoch = self.epoch
-        callbacks = [LossCurves(self.log_dir), EpochCheckpoint(self.log_dir, config.NAME)]
+        callbacks = [NanGuard(), LossCurves(self.log_dir), EpochCheckpoint(self.log_dir, config.NAME)]
         callbacks += list(custom_callbacks or [])
 
         _report_devices(config)
@@ -182,8 +182,17 @@ class MaskRCNN:
                  layers, self.log_dir)
         self.set_trainable(regex)
         self.keras_model.compile(optimizer=build_optimizer(config, learning_rate), jit_compile=False)
-        history = self.keras_model.fit(train_generator, initial_epoch=self.epoch, epochs=epochs,
-                                       validation_data=val_generator, callbacks=callbacks, verbose=verbose)
+        try:
+            history = self.keras_model.fit(train_generator, initial_epoch=self.epoch, epochs=epochs,
+                                           validation_data=val_generator, callbacks=callbacks, verbose=verbose)
+        except NonFiniteLoss as e:
+            try:
+                last = self.find_last()
+            except FileNotFoundError:
+                last = None
+            raise NonFiniteLoss(f"{e}. Training stopped; the weights in memory are broken. The last good checkpoint "
+                                f"is {last or 'none (no epoch finished)'}: resume from it (load_weights, or "
+                                "pbc.py --weights last) with a lower learning rate.") from None
         self.epoch = max(self.epoch, epochs)
         return history
 

@@ -224,3 +224,28 @@ def test_pad64_inference_on_images_of_different_sizes(tmp_path):
     images = [rng.integers(0, 255, (50, 70, 3), dtype=np.uint8), rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)]
     results = model.detect(images)
     assert results[0]["masks"].shape[:2] == (50, 70) and results[1]["masks"].shape[:2] == (64, 64)
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(shapes, tmp_path):
+    from mrcnn.training.callbacks import NonFiniteLoss
+
+    class Poison(keras.callbacks.Callback):
+        """Breaks a weight at the first step of epoch 2."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 1 and batch == 0:
+                layer = self.model.get_layer("fpn_c5p5")
+                kernel, bias = layer.get_weights()
+                layer.set_weights([kernel * np.nan, bias])
+
+    model = MaskRCNN("training", TinyConfig(), str(tmp_path))
+    with pytest.raises(NonFiniteLoss) as info:
+        model.train(shapes, shapes, learning_rate=0.01, epochs=3, layers="all", custom_callbacks=[Poison()],
+                    verbose=0)
+    message = str(info.value)
+    assert "epoch 2, step 1" in message and "mask_rcnn_tinytest_0001.weights.h5" in message
+    assert os.path.basename(model.find_last()) == "mask_rcnn_tinytest_0001.weights.h5"
+    assert model.epoch == 0, "a failed run does not advance the epoch"

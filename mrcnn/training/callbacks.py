@@ -1,6 +1,7 @@
-"""Training callbacks: per-epoch checkpoints and TensorBoard loss curves."""
+"""Training callbacks: per-epoch checkpoints, TensorBoard loss curves, and a guard against non-finite losses."""
 
 import logging
+import math
 
 import keras
 import tensorflow as tf
@@ -53,3 +54,29 @@ class LossCurves(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+class NonFiniteLoss(FloatingPointError):
+    """Training stopped because a loss became NaN or infinite."""
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stops training at the first NaN or infinite loss, naming the epoch (1-based) and the step of that epoch.
+
+    It raises NonFiniteLoss from the batch's end, before the epoch can end, so the epoch checkpoint that would hold the
+    broken weights is never written: the last checkpoint on disk is the last good one.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = {k: float(v) for k, v in (logs or {}).items() if k.endswith("loss") and not math.isfinite(float(v))}
+        if bad:
+            self.model.stop_training = True
+            raise NonFiniteLoss(f"non-finite loss at epoch {self._epoch + 1}, step {batch + 1}: "
+                                + ", ".join(f"{k} = {v}" for k, v in sorted(bad.items())))
