@@ -32,7 +32,7 @@ from mrcnn.graph import build_graph
 from mrcnn.training import checkpoints
 from mrcnn.training.callbacks import EpochCheckpoint, LossCurves, NanGuard, NonFiniteLoss
 from mrcnn.training.trainer import MaskRCNNTrainer
-from mrcnn.weights_io import assign_weights, read_weights
+from mrcnn.weights_io import all_layers, assign_weights, read_weights
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class MaskRCNN:
         else:
             model = keras.Model(inputs, outputs, name="mask_rcnn")
         if config.TRAIN_BN is False:
-            for layer in _all_layers(model):
+            for layer in all_layers(model):
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.trainable = False
         return model
@@ -87,7 +87,7 @@ class MaskRCNN:
         """
         pattern = re.compile(layer_regex)
         trained = []
-        for layer in _all_layers(self.keras_model):
+        for layer in all_layers(self.keras_model):
             if isinstance(layer, keras.Model):
                 layer.trainable = True  # containers pass the flag down; their layers are set one by one below
                 continue
@@ -291,10 +291,3 @@ def build_optimizer(config, learning_rate):
         return keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.GRADIENT_CLIP_NORM)
     return keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.LEARNING_MOMENTUM,
                                 clipnorm=config.GRADIENT_CLIP_NORM)
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)

@@ -74,15 +74,18 @@ def _read_keras3(group, out):
             _read_keras3(item["layers"], out)
 
 
+def all_layers(model):
+    """Every layer of `model`, depth first: a nested model (e.g. Matterport's rpn_model) and then its layers."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+
+
 def weighted_layers(model):
     """{name: layer} for every layer with weights in `model`, nested models flattened (Matterport's convention)."""
-    out = collections.OrderedDict()
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            out.update(weighted_layers(layer))
-        elif layer.weights:
-            out[layer.name] = layer
-    return out
+    return collections.OrderedDict((layer.name, layer) for layer in all_layers(model)
+                                   if not isinstance(layer, keras.Model) and layer.weights)
 
 
 def assign_weights(model, weights, exclude=(), strict=False, source="weights"):

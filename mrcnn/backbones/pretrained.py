@@ -48,7 +48,7 @@ import numpy as np
 
 from mrcnn.backbones.preprocess import find_preprocess
 from mrcnn.backbones.registry import HEADS_REGEX, get_backbone
-from mrcnn.weights_io import assign_weights, open_weights_file, read_weights, text, weighted_layers
+from mrcnn.weights_io import all_layers, assign_weights, open_weights_file, read_weights, text, weighted_layers
 
 log = logging.getLogger(__name__)
 
@@ -221,13 +221,8 @@ def read_matterport_weights(path):
     return out
 
 
-def _nested_models(model, out=None):
-    out = {} if out is None else out
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            out[layer.name] = layer
-            _nested_models(layer, out)
-    return out
+def _nested_models(model):
+    return {layer.name: layer for layer in all_layers(model) if isinstance(layer, keras.Model)}
 
 
 def _ordered_arrays(layer, named_arrays):

@@ -279,13 +279,14 @@ def cmd_detect(args):
     files = _expand_images(args.images)
     model, _ = _inference_model(args)
     os.makedirs(args.out, exist_ok=True)
-    loader = AnnotatedDataset()
+    loader = AnnotatedDataset()  # its load_image refuses oversized headers before decoding
+    for path in files:
+        loader.add_image("pbc", image_id=path, path=path)
     records, image_ids, rows, skipped = [], [], [], []
     start = time.time()
     for i, path in enumerate(files):
-        loader.image_info = [{"id": path, "source": "pbc", "path": path}]
         try:
-            image = loader.load_image(0)
+            image = loader.load_image(i)
         except ValueError as e:
             log.warning("skipped %s: %s", path, e)
             skipped.append(path)
