@@ -19,12 +19,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
-
 from mrcnn import utils  # noqa: E402
-from mrcnn.config import Config  # noqa: E402
+from mrcnn.config import DTYPE_POLICIES, Config  # noqa: E402
 from mrcnn.data.generator import DataGenerator  # noqa: E402
-from mrcnn.model import MaskRCNN  # noqa: E402
+from mrcnn.model import MaskRCNN, build_optimizer  # noqa: E402
+from mrcnn.precision import resolve_policy  # noqa: E402
 
 
 class BenchConfig(Config):
@@ -79,8 +78,11 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--dtype-policy", default="auto", choices=DTYPE_POLICIES,
+                        help="Config.DTYPE_POLICY (default auto: %(default)s resolves to the machine's best)")
     args = parser.parse_args(argv)
 
+    BenchConfig.DTYPE_POLICY = args.dtype_policy
     config = BenchConfig()
     config.BACKBONE = args.backbone
     config.IMAGE_MIN_DIM = config.IMAGE_MAX_DIM = args.size
@@ -88,7 +90,8 @@ def main(argv=None):
     dataset.load(8, args.size, config.NUM_CLASSES)
     dataset.prepare()
     print(f"{args.backbone}-FPN, {args.size}x{args.size}, TRAIN_ROIS_PER_IMAGE {config.TRAIN_ROIS_PER_IMAGE}, "
-          f"POST_NMS_ROIS_INFERENCE {config.POST_NMS_ROIS_INFERENCE}, {os.cpu_count()} CPU cores")
+          f"POST_NMS_ROIS_INFERENCE {config.POST_NMS_ROIS_INFERENCE}, {os.cpu_count()} CPU cores, "
+          f"dtype policy {resolve_policy(config.DTYPE_POLICY)}")
 
     infer_config = BenchConfig()
     infer_config.BACKBONE = args.backbone
@@ -101,7 +104,7 @@ def main(argv=None):
 
     if not args.skip_train:
         model = MaskRCNN("training", config, "/tmp/mrcnn-bench")
-        model.keras_model.compile(optimizer=keras.optimizers.SGD(0.001, momentum=0.9, clipnorm=5.0))
+        model.keras_model.compile(optimizer=build_optimizer(config, 0.001))
         generator = DataGenerator(dataset, config, steps=4, seed=0)
         batch = generator[0]
         med, lo, hi = timed(lambda: model.keras_model.train_on_batch(batch), args.repeats)

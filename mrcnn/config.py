@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 RESIZE_MODES = ("none", "square", "pad64", "crop")
 OPTIMIZERS = ("SGD", "ADAM")
+DTYPE_POLICIES = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss", "mrcnn_mask_loss")
 # The backbone halves the image 5 times and the FPN upsamples back by 2 per level: sides must divide by 2**6.
 SIZE_DIVISOR = 64
@@ -191,6 +192,11 @@ class Config:
 
     # Gradients are clipped to this norm, each weight tensor separately (Keras' `clipnorm`, as in Matterport).
     GRADIENT_CLIP_NORM = 5.0
+
+    # Numeric precision (mrcnn/precision.py): "float32" (Matterport's), "mixed_bfloat16", "mixed_float16" or "auto"
+    # (bfloat16 where the hardware computes it natively — CPUs with AVX512_BF16/AMX, GPUs of compute capability
+    # >= 8.0 —, float16 on older GPUs, else float32). Boxes, deltas, logits and losses stay float32 in every mode.
+    DTYPE_POLICY = "auto"
 
     # ---- derived values -------------------------------------------------------------------------------------------
 
@@ -370,6 +376,12 @@ class Config:
                              "COMPUTE_BACKBONE_SHAPE to a function image_shape -> [[h, w] per level]")
         if not callable(self.BACKBONE) and not isinstance(self.BACKBONE, str):
             raise ValueError(f"Config.BACKBONE = {self.BACKBONE!r}: give a registered backbone name or a callable")
+        for name in ("LEARNING_RATE", "LEARNING_MOMENTUM", "WEIGHT_DECAY"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or value < 0:
+                raise ValueError(f"Config.{name} = {value!r}: must be a number >= 0")
+        if self.DTYPE_POLICY not in DTYPE_POLICIES:
+            raise ValueError(f"Config.DTYPE_POLICY = {self.DTYPE_POLICY!r}: valid values are {DTYPE_POLICIES}")
         if self.GRADIENT_CLIP_NORM is not None and self.GRADIENT_CLIP_NORM <= 0:
             raise ValueError(f"Config.GRADIENT_CLIP_NORM = {self.GRADIENT_CLIP_NORM}: must be positive or None")
         return self

@@ -43,6 +43,7 @@ from mrcnn.layers.glue import ConstantAnchors, DetectionBoxes, LeadingRois, Norm
 from mrcnn.layers.proposal import ProposalLayer
 from mrcnn.layers.roi_align import PyramidROIAlign
 from mrcnn.ops.detection_targets import max_positive_rois
+from mrcnn.precision import dtype_policy_scope
 
 
 def build_backbone(input_image, config):
@@ -53,9 +54,18 @@ def build_backbone(input_image, config):
 
 
 def build_graph(mode, config):
-    """(inputs dict, outputs dict) of the Mask R-CNN graph in `mode` ("training" or "inference")."""
+    """(inputs dict, outputs dict) of the Mask R-CNN graph in `mode` ("training" or "inference").
+
+    The layers are built under Config.DTYPE_POLICY (mrcnn/precision.py): under a mixed policy they compute in 16
+    bits, except the box, delta, logit and probability layers, which stay float32.
+    """
     if mode not in ("training", "inference"):
         raise ValueError(f"mode={mode!r}: valid modes are 'training' and 'inference'")
+    with dtype_policy_scope(config.DTYPE_POLICY):
+        return _build_graph(mode, config)
+
+
+def _build_graph(mode, config):
     training = mode == "training"
     # Inference takes any image size (resize modes "none" and "pad64" give different sizes; anchors are an input),
     # training a fixed one (its anchors are a constant of the graph).

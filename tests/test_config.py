@@ -70,6 +70,9 @@ def test_validate_accepts_tiny_config():
     ("LOSS_WEIGHTS", {"rpn_class_loss": 1.0}, ["LOSS_WEIGHTS", "mrcnn_mask_loss"]),
     ("BACKBONE", 42, ["BACKBONE"]),
     ("OPTIMIZER", "rmsprop", ["OPTIMIZER", "ADAM"]),
+    ("LEARNING_RATE", "fast", ["LEARNING_RATE", "number >= 0"]),
+    ("WEIGHT_DECAY", -0.1, ["WEIGHT_DECAY", "number >= 0"]),
+    ("DTYPE_POLICY", "float8", ["DTYPE_POLICY", "mixed_bfloat16"]),
 ])
 def test_validate_names_the_bad_field(field, value, words):
     config = TinyConfig()

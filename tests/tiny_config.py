@@ -26,3 +26,6 @@ class TinyConfig(Config):
     VALIDATION_STEPS = 1
     TRAIN_BN = True
     LEARNING_RATE = 0.01
+    # float32 so that tests can compare two model instances exactly; tests/test_precision.py covers the mixed
+    # policies (under "auto" this CPU computes in bfloat16, and two instances then agree to bfloat16 rounding only).
+    DTYPE_POLICY = "float32"

@@ -21,6 +21,7 @@ Shape shorthand:
 import keras
 
 from mrcnn.heads.roi_batch import MergeRoiAxis, SplitRoiAxis
+from mrcnn.precision import FLOAT32
 
 
 def fpn_classifier_head(pooled, num_classes, fc_layers_size=1024):
@@ -59,8 +60,8 @@ def fpn_classifier_head(pooled, num_classes, fc_layers_size=1024):
     # [B, R, 1, 1, FC] -> [B, R, FC]
     shared = keras.layers.Reshape((-1, fc_layers_size), name="pool_squeeze")(x)
 
-    mrcnn_class_logits = keras.layers.Dense(num_classes, name="mrcnn_class_logits")(shared)
-    mrcnn_class = keras.layers.Activation("softmax", name="mrcnn_class")(mrcnn_class_logits)
-    x = keras.layers.Dense(num_classes * 4, activation="linear", name="mrcnn_bbox_fc")(shared)
-    mrcnn_bbox = keras.layers.Reshape((-1, num_classes, 4), name="mrcnn_bbox")(x)
+    mrcnn_class_logits = keras.layers.Dense(num_classes, name="mrcnn_class_logits", dtype=FLOAT32)(shared)
+    mrcnn_class = keras.layers.Activation("softmax", name="mrcnn_class", dtype=FLOAT32)(mrcnn_class_logits)
+    x = keras.layers.Dense(num_classes * 4, activation="linear", name="mrcnn_bbox_fc", dtype=FLOAT32)(shared)
+    mrcnn_bbox = keras.layers.Reshape((-1, num_classes, 4), name="mrcnn_bbox", dtype=FLOAT32)(x)
     return mrcnn_class_logits, mrcnn_class, mrcnn_bbox

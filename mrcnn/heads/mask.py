@@ -21,6 +21,7 @@ Shape shorthand:
 import keras
 
 from mrcnn.heads.roi_batch import MergeRoiAxis, SplitRoiAxis
+from mrcnn.precision import FLOAT32
 
 MASK_HEAD_CHANNELS = 256
 
@@ -52,5 +53,5 @@ def fpn_mask_head(pooled, num_classes, conv_channels=MASK_HEAD_CHANNELS):
         x = keras.layers.Activation("relu", name=f"mrcnn_mask_relu{i}")(x)
     x = keras.layers.Conv2DTranspose(conv_channels, (2, 2), strides=2, activation="relu",
                                      name="mrcnn_mask_deconv")(x)
-    x = keras.layers.Conv2D(num_classes, (1, 1), strides=1, activation="sigmoid", name="mrcnn_mask")(x)
+    x = keras.layers.Conv2D(num_classes, (1, 1), strides=1, activation="sigmoid", name="mrcnn_mask", dtype=FLOAT32)(x)
     return SplitRoiAxis(name="mrcnn_mask_split_rois")([x, pooled])

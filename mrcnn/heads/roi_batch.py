@@ -24,6 +24,10 @@ class MergeRoiAxis(keras.layers.Layer):
     and R are; otherwise it is None. Takes no constructor arguments beyond the standard layer ones.
     """
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("autocast", False)  # a reshape: the dtype passes through (float32 crops, float32 masks)
+        super().__init__(**kwargs)
+
     def call(self, inputs):
         shape = tf.shape(inputs)
         return tf.reshape(inputs, tf.concat([[-1], shape[2:]], axis=0))
@@ -35,6 +39,9 @@ class MergeRoiAxis(keras.layers.Layer):
         batch, rois = input_shape[0], input_shape[1]
         merged = batch * rois if batch is not None and rois is not None else None
         return (merged,) + tuple(input_shape[2:])
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=inputs.dtype)
 
     def get_config(self):
         return super().get_config()
@@ -51,6 +58,10 @@ class SplitRoiAxis(keras.layers.Layer):
     Output: [B, R, ...] with the per-ROI shape of x. Takes no constructor arguments beyond the standard layer ones.
     """
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("autocast", False)  # a reshape: the dtype passes through
+        super().__init__(**kwargs)
+
     def call(self, inputs):
         x, reference = inputs
         batch_and_rois = tf.shape(reference)[:2]
@@ -64,6 +75,10 @@ class SplitRoiAxis(keras.layers.Layer):
             raise ValueError(f"SplitRoiAxis '{self.name}': reference must have rank >= 2 ([B, R, ...]), "
                              f"got shape {tuple(reference_shape)}")
         return (reference_shape[0], reference_shape[1]) + tuple(x_shape[1:])
+
+    def compute_output_spec(self, inputs):
+        x, reference = inputs
+        return keras.KerasTensor(self.compute_output_shape([x.shape, reference.shape]), dtype=x.dtype)
 
     def get_config(self):
         return super().get_config()

@@ -19,6 +19,8 @@ Shape shorthand:
 
 import keras
 
+from mrcnn.precision import FLOAT32
+
 
 def _check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -53,13 +55,13 @@ def build_rpn_model(anchor_stride, anchors_per_location, depth, conv_channels=RP
                                  name="rpn_conv_shared")(feature_map)
     # Anchor scores: [B, h, w, 2 K] -> [B, h * w * K, 2]; channels 2k, 2k + 1 are anchor k of the cell.
     x = keras.layers.Conv2D(2 * anchors_per_location, (1, 1), padding="valid", activation="linear",
-                            name="rpn_class_raw")(shared)
-    rpn_class_logits = keras.layers.Reshape((-1, 2), name="rpn_class_reshape")(x)
-    rpn_probs = keras.layers.Activation("softmax", name="rpn_class_xxx")(rpn_class_logits)
+                            name="rpn_class_raw", dtype=FLOAT32)(shared)
+    rpn_class_logits = keras.layers.Reshape((-1, 2), name="rpn_class_reshape", dtype=FLOAT32)(x)
+    rpn_probs = keras.layers.Activation("softmax", name="rpn_class_xxx", dtype=FLOAT32)(rpn_class_logits)
     # Anchor refinements: [B, h, w, 4 K] -> [B, h * w * K, 4].
     x = keras.layers.Conv2D(4 * anchors_per_location, (1, 1), padding="valid", activation="linear",
-                            name="rpn_bbox_pred")(shared)
-    rpn_bbox = keras.layers.Reshape((-1, 4), name="rpn_bbox_reshape")(x)
+                            name="rpn_bbox_pred", dtype=FLOAT32)(shared)
+    rpn_bbox = keras.layers.Reshape((-1, 4), name="rpn_bbox_reshape", dtype=FLOAT32)(x)
     return keras.Model([feature_map], [rpn_class_logits, rpn_probs, rpn_bbox], name="rpn_model")
 
 
@@ -81,6 +83,6 @@ def apply_rpn(rpn_model, feature_maps):
         raise ValueError(f"apply_rpn: feature_maps must be a non-empty list of feature maps, got {feature_maps!r}")
     per_level = [rpn_model([p]) for p in feature_maps]
     names = ("rpn_class_logits", "rpn_class", "rpn_bbox")
-    outputs = [keras.layers.Concatenate(axis=1, name=name)([level[i] for level in per_level])
+    outputs = [keras.layers.Concatenate(axis=1, name=name, dtype=FLOAT32)([level[i] for level in per_level])
                for i, name in enumerate(names)]
     return tuple(outputs)

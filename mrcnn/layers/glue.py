@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from mrcnn.ops.boxes import norm_boxes_graph
+from mrcnn.precision import FLOAT32
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
@@ -17,6 +18,10 @@ class NormBoxes(keras.layers.Layer):
     Inputs: [boxes, image]. Zero padding stays zero after shifting only if the caller masks it; as in Matterport,
     padded rows become small negative numbers that downstream layers drop by their class id 0.
     """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", FLOAT32)  # boxes stay float32 under mixed precision
+        super().__init__(**kwargs)
 
     def call(self, inputs):
         boxes, image = inputs
@@ -38,6 +43,7 @@ class ConstantAnchors(keras.layers.Layer):
     """
 
     def __init__(self, anchors, **kwargs):
+        kwargs.setdefault("dtype", FLOAT32)
         super().__init__(**kwargs)
         self.anchors = np.asarray(anchors, dtype=np.float32)
 
@@ -64,6 +70,10 @@ class DetectionBoxes(keras.layers.Layer):
     the DETECTION_MAX_INSTANCES rows).
     """
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", FLOAT32)
+        super().__init__(**kwargs)
+
     def call(self, detections):
         valid = tf.reduce_sum(tf.cast(detections[..., 4] > 0, tf.int32), axis=1)
         keep = tf.maximum(tf.reduce_max(valid), 1)
@@ -83,6 +93,7 @@ class LeadingRois(keras.layers.Layer):
     """
 
     def __init__(self, count, **kwargs):
+        kwargs.setdefault("autocast", False)  # rows are selected, never converted: boxes stay float32, ids int32
         super().__init__(**kwargs)
         self.count = int(count)
 
