@@ -19,6 +19,8 @@ import numpy as np
 import scipy.ndimage
 import skimage.transform
 
+from mrcnn.data.image_io import MAX_IMAGE_PIXELS, read_image_rgb
+
 logger = logging.getLogger(__name__)
 
 # Where Matterport publishes its COCO weights; only quoted in an error message, never fetched.
@@ -589,65 +591,7 @@ def download_trained_weights(coco_model_path, verbose=1):
 #  Dataset
 ############################################################
 
-_IMAGE_READ_ERRORS = (OSError, ValueError, RuntimeError, SyntaxError)
-_PIL_TO_RGB_MODES = ("CMYK", "YCbCr", "LAB", "HSV", "RGBX")
 _warned_load_mask = set()
-
-
-def _to_uint8(image, path):
-    """Bring pixels to uint8: 16-bit keeps its high byte (0..65535 -> 0..255); floats in [0, 1] x 255."""
-    if image.dtype == np.uint8:
-        return image
-    if image.dtype == bool:
-        return image.astype(np.uint8) * 255
-    if image.size == 0:
-        raise ValueError(f"image file {path!s} holds no pixels (shape {image.shape})")
-    low, high = image.min(), image.max()
-    if image.dtype.kind in "iu":
-        if low < 0 or high > 65535:
-            raise ValueError(f"image file {path!s} has {image.dtype} pixels in [{low}, {high}]; "
-                             f"only 8-bit and 16-bit images (0..65535) are supported")
-        return (image.astype(np.uint32) >> 8).astype(np.uint8)  # what PIL does to 16-bit RGB
-    if image.dtype.kind == "f":
-        if not (low >= 0 and high <= 1):
-            raise ValueError(f"image file {path!s} has float pixels in [{low}, {high}]; "
-                             f"float images must lie in [0, 1]")
-        return np.rint(image * 255.0).astype(np.uint8)
-    raise ValueError(f"image file {path!s} has unsupported pixel type {image.dtype}")
-
-
-def _read_image_rgb(path):
-    """Read an image file as uint8 [H, W, 3]: grayscale -> RGB, alpha dropped, 16-bit scaled."""
-    # Imported here so that importing mrcnn.utils stays light.
-    from PIL import Image
-
-    try:
-        with Image.open(path) as pil:
-            if pil.mode in ("P", "PA"):
-                pil = pil.convert("RGBA")
-            elif pil.mode == "1":
-                pil = pil.convert("L")
-            elif pil.mode in _PIL_TO_RGB_MODES:
-                pil = pil.convert("RGB")
-            image = np.array(pil)
-    except FileNotFoundError as error:
-        raise ValueError(f"image file {path!s} does not exist") from error
-    except _IMAGE_READ_ERRORS as pil_error:
-        import skimage.io  # imageio/tifffile decode some files (e.g. float TIFF) that PIL cannot
-        try:
-            with warnings.catch_warnings():  # imageio tries every plugin; some warn on import
-                warnings.simplefilter("ignore", DeprecationWarning)
-                image = np.asarray(skimage.io.imread(path))
-        except _IMAGE_READ_ERRORS as error:
-            raise ValueError(f"cannot read image file {path!s}: {pil_error}") from error
-    if image.ndim == 3 and image.shape[-1] in (1, 2):  # gray or gray + alpha
-        image = image[..., 0]
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    if image.ndim != 3 or image.shape[-1] not in (3, 4):
-        raise ValueError(f"image file {path!s} decodes to shape {image.shape}; expected [H, W], "
-                         f"[H, W, 3] or [H, W, 4]")
-    return np.ascontiguousarray(_to_uint8(image[..., :3], path))
 
 
 class Dataset:
@@ -665,7 +609,11 @@ class Dataset:
     path and any extra keyword given to ``add_image``); after ``prepare()`` also ``num_classes``,
     ``class_ids``, ``class_names``, ``num_images``, ``class_from_source_map``, ``image_from_source_map``
     (keys "source.id"), ``sources`` and ``source_class_ids`` (source -> internal class ids, BG included).
+    ``max_pixels`` (class attribute, default ``mrcnn.data.image_io.MAX_IMAGE_PIXELS``): ``load_image`` refuses
+    files whose header declares more pixels, before decoding them.
     """
+
+    max_pixels = MAX_IMAGE_PIXELS
 
     def __init__(self, class_map=None):
         self._image_ids = []
@@ -747,11 +695,12 @@ class Dataset:
     def load_image(self, image_id):
         """Read an image as uint8 [H, W, 3] (grayscale -> RGB, alpha dropped, 16-bit scaled to 8-bit).
 
-        An unreadable or undecodable file raises ValueError naming its path.
+        A missing, empty, truncated or undecodable file, or one whose header declares more than ``max_pixels``
+        pixels, raises ValueError naming its path (see mrcnn.data.image_io.read_image_rgb).
         """
         if not 0 <= image_id < len(self.image_info):
             raise ValueError(f"image_id must be in [0, {len(self.image_info)}), got {image_id}")
-        return _read_image_rgb(self.image_info[image_id]["path"])
+        return read_image_rgb(self.image_info[image_id]["path"], self.max_pixels)
 
     def load_mask(self, image_id):
         """Instance masks of an image; override it. The base class returns no instances.

@@ -12,12 +12,13 @@ repeated exactly.
 
 import logging
 import math
+import threading
 
 import numpy as np
 import keras
 
 from mrcnn.data.anchors import get_anchors
-from mrcnn.data.loader import load_image_gt
+from mrcnn.data.loader import BadImageError, load_image_gt
 from mrcnn.data.mold import mold_image
 from mrcnn.data.rpn_targets import build_detection_targets, build_rpn_targets, generate_random_rois
 
@@ -63,6 +64,10 @@ class DataGenerator(keras.utils.PyDataset):
     numpy Generator seeded with (seed, e, idx). `on_epoch_end()` advances e; `epoch` can also be set directly.
     As in Matterport, images without any non-crowd instance are skipped (the next image of the stream is taken
     instead); images with more than MAX_GT_INSTANCES instances keep a random subset (with a warning, logged once).
+    An image that cannot be used (load_image_gt raises BadImageError: a missing, empty, truncated, undecodable or
+    oversized file, masks that do not fit) is skipped the same way, with a warning logged once per image; it is
+    not read again. When no image of the dataset can be used, a ValueError says so. `bad_images` maps the ids
+    skipped so far to the reason.
     """
 
     def __init__(self, dataset, config, shuffle=True, augmentation=None, no_augmentation_sources=None,
@@ -91,6 +96,8 @@ class DataGenerator(keras.utils.PyDataset):
         self.epoch = 0
         self.image_ids = np.asarray(dataset.image_ids)
         self._warned_max_instances = False
+        self.bad_images = {}
+        self._bad_images_lock = threading.Lock()
 
     def __len__(self):
         if self.steps is not None:
@@ -127,17 +134,28 @@ class DataGenerator(keras.utils.PyDataset):
         count = len(self.image_ids)
         for attempt in range(count):
             image_id = self.image_id_at(position + attempt)
+            if image_id in self.bad_images:
+                continue
             source = self.dataset.image_info[image_id]["source"]
             augmentation = None if source in self.no_augmentation_sources else self.augmentation
-            image, image_meta, class_ids, boxes, masks = load_image_gt(
-                self.dataset, config, image_id, augmentation=augmentation, rng=rng)
+            try:
+                image, image_meta, class_ids, boxes, masks = load_image_gt(
+                    self.dataset, config, image_id, augmentation=augmentation, rng=rng)
+            except BadImageError as error:
+                self._skip_bad_image(image_id, error)
+                continue
             if np.any(class_ids > 0):
                 break
             log.debug("skipping image %d: no instances (with class id > 0) after resizing and augmentation",
                       image_id)
         else:
-            raise ValueError(f"none of the {count} images of {type(self.dataset).__name__} has an instance with a "
-                             "class id > 0 (after resizing and augmentation); there is nothing to train on")
+            name = type(self.dataset).__name__
+            if len(self.bad_images) == count:
+                raise ValueError(f"none of the {count} images of {name} can be used; the first reason: "
+                                 f"{next(iter(self.bad_images.values()))}")
+            skipped = f" ({len(self.bad_images)} images skipped as unusable)" if self.bad_images else ""
+            raise ValueError(f"none of the {count} images of {name} has an instance with a class id > 0 (after "
+                             f"resizing and augmentation){skipped}; there is nothing to train on")
 
         anchors = get_anchors(config, image.shape)
         rpn_match, rpn_bbox = build_rpn_targets(
@@ -171,6 +189,24 @@ class DataGenerator(keras.utils.PyDataset):
                 for key, value in zip(("rois", "target_class_ids", "target_bbox", "target_mask"), targets):
                     sample[key] = value
         return sample
+
+    def __getstate__(self):  # worker processes get a copy; a lock does not pickle
+        state = dict(self.__dict__)
+        del state["_bad_images_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._bad_images_lock = threading.Lock()
+
+    def _skip_bad_image(self, image_id, error):
+        """Remember an unusable image and warn about it once."""
+        with self._bad_images_lock:
+            if image_id in self.bad_images:
+                return
+            self.bad_images[image_id] = str(error)
+            log.warning("skipping image %d, it cannot be used (%d skipped so far): %s", image_id,
+                        len(self.bad_images), error)
 
     def _collate(self, samples):
         """Stack per-image samples; pad the instance axes to MAX_GT_INSTANCES."""

@@ -8,7 +8,9 @@ Shape shorthand:
 became empty, extract boxes, active class ids from the image's source, mini masks, meta. Unlike Matterport it checks
 what the Dataset returns and raises a ValueError naming the image (its reference or path) and what would be valid,
 so bad annotations fail here, in NumPy, rather than as an obscure TensorFlow error mid-epoch. `check_dataset` runs
-those checks on the first image before training.
+those checks on the first image before training. Problems of one image (its file does not read, load_image or
+load_mask raise or return data that does not fit) raise `BadImageError`, a ValueError, so that the training
+generator can skip that image and go on (mrcnn.data.generator); problems of the whole dataset stay ValueErrors.
 """
 
 import logging
@@ -22,6 +24,12 @@ from mrcnn.data.augment import apply_augmentation
 from mrcnn.data.image_meta import compose_image_meta
 
 log = logging.getLogger(__name__)
+
+
+class BadImageError(ValueError):
+    """One image of a dataset cannot be used: its file does not read, or load_image / load_mask fail or return data
+    that does not fit. The message names the image; the generator skips such images with a warning."""
+
 
 # utils.resize_image draws its "crop" offsets from Python's global `random`; see _resize_image.
 _RANDOM_LOCK = threading.Lock()
@@ -64,22 +72,27 @@ def load_image_gt(dataset, config, image_id, augmentation=None, rng=None):
         mask: bool [H, W, N], or bool [h, w, N] mini masks (each cut to its box) when config.USE_MINI_MASK.
         Instances whose mask is empty after resizing and augmentation are dropped, so N may be smaller than the
         number load_mask returned.
-    Raises ValueError naming the image for: an image that is not [H, W, IMAGE_CHANNEL_COUNT]; masks that are not
-    numeric [H, W, N] of the image's height and width; class ids that are not N integers with |id| in
-    1..NUM_CLASSES - 1 (0 is background, never an instance; a negative id marks a crowd box).
+    Raises BadImageError (a ValueError) naming the image for: load_image or load_mask raising ValueError or OSError
+    (a missing, empty, truncated or oversized file); an image that is not [H, W, IMAGE_CHANNEL_COUNT]; masks that
+    are not numeric [H, W, N] of the image's height and width; class ids that are not N integers with |id| in
+    1..NUM_CLASSES - 1 (0 is background, never an instance; a negative id marks a crowd box). A dataset whose
+    class count differs from NUM_CLASSES raises a plain ValueError.
     """
     rng = np.random.default_rng() if rng is None else rng
     if dataset.num_classes != config.NUM_CLASSES:
         raise ValueError(f"{type(dataset).__name__} has {dataset.num_classes} classes (background included) but "
                          f"Config.NUM_CLASSES = {config.NUM_CLASSES}; they must be equal")
-    image = np.asarray(dataset.load_image(image_id))
+    try:
+        image = np.asarray(dataset.load_image(image_id))
+    except (ValueError, OSError) as error:
+        raise BadImageError(f"{describe_image(dataset, image_id)}: load_image failed: {error}") from error
     channels = config.IMAGE_CHANNEL_COUNT
     if image.ndim != 3 or image.shape[-1] != channels:
-        raise ValueError(f"{describe_image(dataset, image_id)}: load_image returned shape {image.shape}; expected "
-                         f"[height, width, {channels}] (Config.IMAGE_CHANNEL_COUNT = {channels})")
+        raise BadImageError(f"{describe_image(dataset, image_id)}: load_image returned shape {image.shape}; expected "
+                             f"[height, width, {channels}] (Config.IMAGE_CHANNEL_COUNT = {channels})")
     if image.dtype.kind not in "uif":
-        raise ValueError(f"{describe_image(dataset, image_id)}: load_image returned {image.dtype} pixels; expected "
-                         "uint8 (or another integer or float type)")
+        raise BadImageError(f"{describe_image(dataset, image_id)}: load_image returned {image.dtype} pixels; expected "
+                             "uint8 (or another integer or float type)")
     mask, class_ids = _checked_mask(dataset, config, image_id, image.shape)
     original_shape = image.shape
 
@@ -125,38 +138,41 @@ def _resize_image(image, config, rng):
 def _checked_mask(dataset, config, image_id, image_shape):
     """load_mask's result validated: (bool [H, W, N], int32 [N]) or a ValueError naming the image."""
     name = describe_image(dataset, image_id)
-    result = dataset.load_mask(image_id)
+    try:
+        result = dataset.load_mask(image_id)
+    except (ValueError, OSError) as error:
+        raise BadImageError(f"{name}: load_mask failed: {error}") from error
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise ValueError(f"{name}: load_mask must return (masks [H, W, N], class_ids [N]), got "
-                         f"{type(result).__name__}")
+        raise BadImageError(f"{name}: load_mask must return (masks [H, W, N], class_ids [N]), got "
+                             f"{type(result).__name__}")
     mask, class_ids = (np.asarray(v) for v in result)
     height, width = image_shape[:2]
     if mask.dtype.kind not in "biuf":
-        raise ValueError(f"{name}: load_mask returned masks of dtype {mask.dtype}; expected bool or 0/1 numbers")
+        raise BadImageError(f"{name}: load_mask returned masks of dtype {mask.dtype}; expected bool or 0/1 numbers")
     if class_ids.ndim != 1 or class_ids.size and class_ids.dtype.kind not in "iuf":
-        raise ValueError(f"{name}: load_mask returned class_ids of shape {class_ids.shape} and dtype "
-                         f"{class_ids.dtype}; expected a 1-D array of integer class ids")
+        raise BadImageError(f"{name}: load_mask returned class_ids of shape {class_ids.shape} and dtype "
+                             f"{class_ids.dtype}; expected a 1-D array of integer class ids")
     if class_ids.dtype.kind == "f":
         if not np.all(np.isfinite(class_ids)) or np.any(class_ids != np.round(class_ids)):
-            raise ValueError(f"{name}: load_mask returned non-integer class ids {class_ids.tolist()}")
+            raise BadImageError(f"{name}: load_mask returned non-integer class ids {class_ids.tolist()}")
     class_ids = class_ids.astype(np.int32)
     if class_ids.size == 0 and mask.size == 0:  # no instances (the base Dataset returns an empty [0, 0, 0] mask)
         return np.zeros([height, width, 0], dtype=bool), class_ids
     if mask.ndim != 3:
-        raise ValueError(f"{name}: load_mask returned masks of shape {mask.shape}; expected [height, width, "
-                         f"instances] = [{height}, {width}, {class_ids.size}]")
+        raise BadImageError(f"{name}: load_mask returned masks of shape {mask.shape}; expected [height, width, "
+                             f"instances] = [{height}, {width}, {class_ids.size}]")
     if mask.shape[-1] != class_ids.size:
-        raise ValueError(f"{name}: load_mask returned {mask.shape[-1]} masks (shape {mask.shape}) but "
-                         f"{class_ids.size} class ids; there must be one class id per mask")
+        raise BadImageError(f"{name}: load_mask returned {mask.shape[-1]} masks (shape {mask.shape}) but "
+                             f"{class_ids.size} class ids; there must be one class id per mask")
     if mask.shape[:2] != (height, width):
-        raise ValueError(f"{name}: masks have height x width {mask.shape[0]} x {mask.shape[1]} but the image is "
-                         f"{height} x {width}; masks must match the image loaded by load_image")
+        raise BadImageError(f"{name}: masks have height x width {mask.shape[0]} x {mask.shape[1]} but the image is "
+                             f"{height} x {width}; masks must match the image loaded by load_image")
     num_classes = config.NUM_CLASSES
     bad = class_ids[(class_ids == 0) | (np.abs(class_ids) > num_classes - 1)]
     if bad.size:
-        raise ValueError(f"{name}: class ids {sorted(set(bad.tolist()))} are invalid; instance class ids must be "
-                         f"in 1..{num_classes - 1} (Config.NUM_CLASSES = {num_classes}, 0 is the background; a "
-                         "negative id marks a crowd box)")
+        raise BadImageError(f"{name}: class ids {sorted(set(bad.tolist()))} are invalid; instance class ids must be "
+                             f"in 1..{num_classes - 1} (Config.NUM_CLASSES = {num_classes}, 0 is the background; a "
+                             "negative id marks a crowd box)")
     if mask.dtype.kind == "f":
         mask = mask >= 0.5
     return mask.astype(bool), class_ids

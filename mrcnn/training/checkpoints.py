@@ -3,17 +3,26 @@
 Layout (Matterport's, with Keras 3's weights suffix):
 
     <model_dir>/<name><YYYYmmddTHHMM>/mask_rcnn_<name>_<epoch:04d>.weights.h5
+    <model_dir>/<name><YYYYmmddTHHMM>/mask_rcnn_<name>_<epoch:04d>.optimizer.h5   (optimizer state, latest two)
     <model_dir>/<name><YYYYmmddTHHMM>/config.json
 
-Every checkpoint is written to a hidden temporary file in the same folder and renamed into place, so a run killed
-while saving never leaves a half-written checkpoint under a checkpoint's name.
+Every file is written to a hidden temporary `.tmp-<pid>-<name>` in the same folder, flushed to disk and renamed into
+place, so a run killed while saving never leaves a half-written file under a checkpoint's name; the temporaries of
+dead processes are removed when a run starts in the folder. The optimizer state of an epoch is saved before its
+weights, so the newest weights checkpoint (what find_last returns) always has its optimizer state beside it, even
+when the run was killed between the two saves (the states of the last two epochs are kept).
 """
 
 import datetime
+import logging
 import os
 import re
 
+log = logging.getLogger(__name__)
+
 CHECKPOINT_PATTERN = re.compile(r"^mask_rcnn_(?P<name>.+)_(?P<epoch>\d{4})\.weights\.h5$")
+OPTIMIZER_STATE_PATTERN = re.compile(r"^mask_rcnn_(?P<name>.+)_(?P<epoch>\d{4})\.optimizer\.h5$")
+TEMPORARY_PATTERN = re.compile(r"^\.tmp-(?P<pid>\d+)-")
 RUN_DIR_PATTERN = re.compile(r"^(?P<name>.+)(?P<stamp>\d{8}T\d{4})$")
 
 
@@ -26,6 +35,11 @@ def new_log_dir(model_dir, name, now=None):
 def checkpoint_path(log_dir, name, epoch):
     """Path of the checkpoint saved at the end of `epoch` (1-based)."""
     return os.path.join(log_dir, f"mask_rcnn_{name.lower()}_{epoch:04d}.weights.h5")
+
+
+def optimizer_state_path(log_dir, name, epoch):
+    """Path of the optimizer state saved at the end of `epoch` (beside its weights checkpoint)."""
+    return os.path.join(log_dir, f"mask_rcnn_{name.lower()}_{epoch:04d}.optimizer.h5")
 
 
 def parse_checkpoint(path):
@@ -58,22 +72,91 @@ def find_last(model_dir, name):
                             f"({', '.join(runs)})")
 
 
-def save_weights_atomic(keras_model, path):
-    """Save `keras_model`'s weights to `path` through a temporary file and an atomic rename."""
+def temporary_path(path):
+    """The hidden temporary `.tmp-<pid>-<base name>` beside `path` that an atomic save writes first."""
     folder, base = os.path.split(path)
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{base}")
+    return os.path.join(folder, f".tmp-{os.getpid()}-{base}")
+
+
+def write_atomic(path, write):
+    """Call `write(temporary path)`, flush the file to disk and rename it to `path` (atomic on POSIX and Windows).
+
+    On any error the temporary is removed and `path` keeps its previous content (or stays absent).
+    """
+    tmp = temporary_path(path)
     try:
-        keras_model.save_weights(tmp)
+        write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
+def save_weights_atomic(keras_model, path):
+    """Save `keras_model`'s weights to `path` through a temporary file and an atomic rename."""
+    write_atomic(path, keras_model.save_weights)
+
+
 def write_text_atomic(path, text):
     """Write `text` to `path` through a temporary file and an atomic rename."""
-    folder, base = os.path.split(path)
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{base}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+    write_atomic(path, write)
+
+
+def _fsync(path):
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def remove_stale_temporaries(log_dir):
+    """Delete the `.tmp-<pid>-*` files in `log_dir` left by processes that no longer run (killed while saving).
+
+    Returns the names removed. Temporaries of a live process (another run saving in the same folder) are kept.
+    """
+    removed = []
+    if not os.path.isdir(log_dir):
+        return removed
+    for entry in sorted(os.listdir(log_dir)):
+        match = TEMPORARY_PATTERN.match(entry)
+        if not match or _process_alive(int(match.group("pid"))):
+            continue
+        try:
+            os.remove(os.path.join(log_dir, entry))
+            removed.append(entry)
+        except FileNotFoundError:
+            continue
+    if removed:
+        log.info("removed %d temporary file(s) of interrupted saves in %s: %s", len(removed), log_dir,
+                 ", ".join(removed))
+    return removed
+
+
+def _process_alive(pid):
+    if pid == os.getpid():
+        return False  # this process has no save in progress when a run starts
+    if os.name == "nt":
+        return True  # os.kill would terminate the process on Windows: keep the files
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists but belongs to someone else, or cannot tell: keep its files
+    return True
+
+
+def prune_optimizer_states(log_dir, name, keep_from_epoch):
+    """Delete this run's optimizer states of epochs before `keep_from_epoch` (weights checkpoints are never touched).
+
+    Returns the names removed.
+    """
+    removed = []
+    for entry in sorted(os.listdir(log_dir)):
+        match = OPTIMIZER_STATE_PATTERN.match(entry)
+        if match and match.group("name") == name.lower() and int(match.group("epoch")) < keep_from_epoch:
+            os.remove(os.path.join(log_dir, entry))
+            removed.append(entry)
+    return removed

@@ -17,7 +17,8 @@ file. Both use the class source "pbc" with class id = index in class_names + 1, 
 Images of any size are registered as they are; the model's loader resizes them per IMAGE_RESIZE_MODE.
 ``load_image`` first reads the file's header and refuses (ValueError naming the file, nothing decoded) an image of
 more than max_pixels pixels, then reuses ``mrcnn.utils.Dataset.load_image`` (grayscale -> RGB, alpha dropped,
-16-bit -> 8-bit, ValueError naming an undecodable file).
+16-bit -> 8-bit, ValueError naming an undecodable or truncated file). The header check and the limit are
+``mrcnn.data.image_io``'s (``read_image_size``, ``MAX_IMAGE_PIXELS``), shared with the model's own loader.
 
 What happens to bad input (E = ValueError, S = skipped with a logged warning, counted in the closing log line):
     root or subset folder missing, train/ without val/, subset "test" without root/test, no image at all: E
@@ -40,7 +41,8 @@ import zlib
 import numpy as np
 
 from mrcnn import utils
-from samples.pbc.readers import MAX_IMAGE_PIXELS, read_annotations, read_image_size, rasterize, safe_image_path
+from mrcnn.data.image_io import MAX_IMAGE_PIXELS, read_image_rgb, read_image_size
+from samples.pbc.readers import read_annotations, rasterize, safe_image_path
 from samples.pbc.synthetic import CLASS_NAMES, SOURCE
 
 log = logging.getLogger(__name__)
@@ -109,15 +111,11 @@ def paper_split(root, class_names=CLASS_NAMES, split_seed=0, split=PAPER_SPLIT):
 
 
 def _decodes(path, max_pixels):
-    """Whether the image is within max_pixels and PIL decodes all of it (used by verify=True)."""
-    from PIL import Image
-
+    """Whether the image is within max_pixels and decodes completely (used by verify=True)."""
     try:
-        read_image_size(path, max_pixels)
-        with Image.open(path) as image:
-            image.load()
+        read_image_rgb(path, max_pixels)
         return True
-    except (OSError, SyntaxError, ValueError) as error:
+    except ValueError as error:
         log.warning("skipped image %s: it does not decode: %s", path, error)
         return False
 

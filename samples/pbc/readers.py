@@ -46,15 +46,15 @@ import logging
 import math
 import os
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import PureWindowsPath
 
 import numpy as np
 
+from mrcnn.data.image_io import MAX_IMAGE_PIXELS, read_image_size
+
 log = logging.getLogger(__name__)
 
-MAX_IMAGE_PIXELS = 100_000_000  # images whose header declares more pixels are refused before decoding
 MAX_JSON_BYTES = 512 * 2 ** 20  # annotation files above this size are refused before parsing
 COORDINATE_LIMIT = 1e7  # |x| or |y| above this is treated as corrupt, not clipped
 DEFAULT_LABEL_KEYS = ("name", "label", "class", "type")
@@ -185,33 +185,6 @@ def safe_image_path(image_root, file_name):
         raise ValueError(f"file name {file_name!r} resolves to {candidate}, outside the image root {root} "
                          "(a symbolic link?)")
     return candidate
-
-
-def read_image_size(path, max_pixels=MAX_IMAGE_PIXELS):
-    """(width, height) from an image file's header without decoding it.
-
-    ValueError naming the file when it is missing, not a regular file, has no readable image header, declares
-    zero pixels, or declares more than `max_pixels` pixels.
-    """
-    from PIL import Image
-
-    if not os.path.isfile(path):
-        raise ValueError(f"image file {path} does not exist or is not a regular file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-    except Image.DecompressionBombError as error:
-        raise ValueError(f"image file {path} is too large ({error}); the limit is {max_pixels} pixels") from error
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"cannot read the image header of {path}: {error}") from error
-    if width <= 0 or height <= 0:
-        raise ValueError(f"image file {path} declares {width} x {height} pixels")
-    if width * height > max_pixels:
-        raise ValueError(f"image file {path} declares {width} x {height} = {width * height} pixels, more than the "
-                         f"limit of {max_pixels}; it is not decoded")
-    return int(width), int(height)
 
 
 class _Resolver:

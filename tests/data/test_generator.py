@@ -175,3 +175,61 @@ def test_keras_takes_the_dict_as_inputs(config, toy_dataset):
     predicted = model.predict(generator, verbose=0)
     expected = np.concatenate([generator[i]["input_gt_class_ids"].sum(axis=1) for i in range(2)])
     np.testing.assert_allclose(predicted, expected)
+
+
+def _file_backed(make_toy_dataset, tmp_path, corrupt):
+    """The four-image toy dataset read from PNG files; the images in `corrupt` are truncated files."""
+    from PIL import Image
+
+    from mrcnn.data.image_io import read_image_rgb
+
+    specs = [[(1, 8, 8, 24, 30)], [(2, 4, 40, 20, 60)], [(1, 40, 4, 60, 20)], [(2, 16, 16, 48, 48)]]
+    drawn = make_toy_dataset(specs)
+    paths = []
+    for image_id in drawn.image_ids:
+        path = tmp_path / f"{image_id}.png"
+        Image.fromarray(drawn.load_image(image_id)).save(path)
+        if image_id in corrupt:
+            path.write_bytes(path.read_bytes()[:60])
+        paths.append(str(path))
+    return make_toy_dataset(specs, image_fn=lambda image_id, image: read_image_rgb(paths[image_id])), paths
+
+
+def test_corrupt_image_file_is_skipped_with_one_warning(config, make_toy_dataset, tmp_path, caplog):
+    dataset, paths = _file_backed(make_toy_dataset, tmp_path, corrupt={1})
+    generator = DataGenerator(dataset, config, shuffle=False, seed=0, steps=2)
+    with caplog.at_level(logging.WARNING, logger="mrcnn.data.generator"):
+        first = generator[0]
+        for _ in range(3):
+            generator[0], generator[1]
+    assert _image_ids(first) == [0, 2], "image 1 is skipped like an image without instances"
+    assert list(generator.bad_images) == [1] and paths[1] in generator.bad_images[1]
+    warnings = [r.getMessage() for r in caplog.records if "cannot be used" in r.getMessage()]
+    assert len(warnings) == 1 and paths[1] in warnings[0] and "image 1" in warnings[0]
+
+
+def test_every_image_corrupt_is_an_error(config, make_toy_dataset, tmp_path):
+    dataset, paths = _file_backed(make_toy_dataset, tmp_path, corrupt={0, 1, 2, 3})
+    with pytest.raises(ValueError, match="none of the 4 images of ToyDataset can be used") as info:
+        DataGenerator(dataset, config, shuffle=False, seed=0)[0]
+    assert paths[0] in str(info.value)
+
+
+def test_bad_annotations_of_one_image_are_skipped_but_check_dataset_still_checks_the_first(config, make_toy_dataset):
+    from mrcnn.data.loader import BadImageError, check_dataset
+
+    def bad_mask_for_image_2(image_id, mask, class_ids):
+        return (mask[:10], class_ids) if image_id == 2 else (mask, class_ids)
+
+    dataset = make_toy_dataset([[(1, 8, 8, 24, 30)], [(2, 4, 40, 20, 60)], [(1, 40, 4, 60, 20)]],
+                               mask_fn=bad_mask_for_image_2)
+    check_dataset(dataset, config)  # image 0 is fine
+    generator = DataGenerator(dataset, config, shuffle=False, seed=0, steps=2)
+    # Batch 1 takes stream positions 2 and 3: image 2 is skipped for image 0 (the stream wraps around), and
+    # position 3 is image 0 again.
+    assert _image_ids(generator[1]) == [0, 0]
+    assert "masks have height x width 10 x 64" in generator.bad_images[2]
+    broken_first = make_toy_dataset([[(1, 8, 8, 24, 30)], [(2, 4, 40, 20, 60)]],
+                                    mask_fn=lambda i, m, c: (m[:10], c))
+    with pytest.raises(BadImageError, match="image 0"):
+        check_dataset(broken_first, config)

@@ -65,3 +65,48 @@ def test_atomic_save_failure_keeps_old_file(tmp_path):
         checkpoints.save_weights_atomic(Broken(), str(path))
     assert path.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["mask_rcnn_x_0001.weights.h5"]
+
+
+def test_optimizer_state_files_are_not_checkpoints(tmp_path):
+    run = tmp_path / "pbc20261101T1000"
+    run.mkdir()
+    (run / "mask_rcnn_pbc_0001.weights.h5").write_bytes(b"x")
+    state = checkpoints.optimizer_state_path(str(run), "PBC", 2)
+    assert os.path.basename(state) == "mask_rcnn_pbc_0002.optimizer.h5"
+    open(state, "wb").close()
+    assert checkpoints.parse_checkpoint(state) is None
+    assert checkpoints.OPTIMIZER_STATE_PATTERN.match(os.path.basename(state))
+    assert checkpoints.find_last(str(tmp_path), "pbc") == str(run / "mask_rcnn_pbc_0001.weights.h5")
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for name in (f".tmp-{dead.pid}-mask_rcnn_x_0003.weights.h5", f".tmp-{os.getpid()}-config.json",
+                 f".tmp-{os.getppid()}-mask_rcnn_x_0003.optimizer.h5", "mask_rcnn_x_0002.weights.h5"):
+        (tmp_path / name).write_bytes(b"x")
+    removed = checkpoints.remove_stale_temporaries(str(tmp_path))
+    assert removed == sorted([f".tmp-{dead.pid}-mask_rcnn_x_0003.weights.h5", f".tmp-{os.getpid()}-config.json"])
+    # The parent process is alive: its save may be in progress.
+    assert sorted(os.listdir(tmp_path)) == sorted([f".tmp-{os.getppid()}-mask_rcnn_x_0003.optimizer.h5",
+                                                  "mask_rcnn_x_0002.weights.h5"])
+    assert checkpoints.remove_stale_temporaries(str(tmp_path / "missing")) == []
+
+
+def test_prune_keeps_recent_optimizer_states_and_every_weights_file(tmp_path):
+    names = [f"mask_rcnn_x_{e:04d}.{kind}.h5" for e in (1, 2, 3) for kind in ("weights", "optimizer")]
+    names.append("mask_rcnn_other_0001.optimizer.h5")
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    assert checkpoints.prune_optimizer_states(str(tmp_path), "X", 2) == ["mask_rcnn_x_0001.optimizer.h5"]
+    assert sorted(os.listdir(tmp_path)) == sorted(set(names) - {"mask_rcnn_x_0001.optimizer.h5"})
+
+
+def test_write_text_atomic_replaces_whole_files(tmp_path):
+    path = tmp_path / "config.json"
+    checkpoints.write_text_atomic(str(path), "first")
+    checkpoints.write_text_atomic(str(path), "second")
+    assert path.read_text() == "second" and os.listdir(tmp_path) == ["config.json"]
