@@ -12,8 +12,11 @@ Shape shorthand: B: batch, H, W: image size, N: detections of one image, D: DETE
     # r["masks"] bool [H, W, N]
 
 The graph lives in mrcnn/graph.py, the losses and train step in mrcnn/training/trainer.py, the data pipeline in
-mrcnn/data/. Checkpoints go to `<model_dir>/<name><YYYYmmddTHHMM>/mask_rcnn_<name>_<epoch:04d>.weights.h5` with the
-config beside them as `config.json`; loading such a checkpoint and calling `train` continues at the next epoch.
+mrcnn/data/, the choice of devices in mrcnn/training/distribute.py. Checkpoints go to
+`<model_dir>/<name><YYYYmmddTHHMM>/mask_rcnn_<name>_<epoch:04d>.weights.h5` with the config beside them as
+`config.json` and the optimizer's state of the last two epochs as `mask_rcnn_<name>_<epoch:04d>.optimizer.h5`;
+loading such a checkpoint and calling `train` continues at the next epoch with that state. `MaskRCNN.save(path)` and
+`load_model(path)` store and load a whole model (`.keras` + config JSON) without executing code from the files.
 """
 
 import logging
@@ -22,6 +25,7 @@ import re
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from mrcnn import backbones
 from mrcnn.data.anchors import get_anchors
@@ -29,7 +33,8 @@ from mrcnn.data.generator import DataGenerator
 from mrcnn.data.loader import check_dataset
 from mrcnn.data.mold import mold_inputs, unmold_detections
 from mrcnn.graph import build_graph
-from mrcnn.training import checkpoints
+from mrcnn.precision import resolve_policy
+from mrcnn.training import checkpoints, distribute, optimizer_state, preflight
 from mrcnn.training.callbacks import EpochCheckpoint, LossCurves, NanGuard, NonFiniteLoss
 from mrcnn.training.trainer import MaskRCNNTrainer
 from mrcnn.weights_io import all_layers, assign_weights, read_weights
@@ -44,9 +49,14 @@ class MaskRCNN:
         mode: "training" or "inference".
         config: a `mrcnn.config.Config` (validated here; a ValueError names the field that cannot work).
         model_dir: folder for training logs and checkpoints.
+        strategy: training only: a tf.distribute.Strategy to build and train under. By default it is chosen from
+            the config and the machine (mrcnn/training/distribute.py, docs/distributed.md): GPU_COUNT > 1 mirrors
+            over that many GPUs, TF_CONFIG trains on several machines, otherwise one device; the global batch is
+            BATCH_SIZE = GPU_COUNT * IMAGES_PER_GPU images in every case. `self.strategy` is the one used.
+        devices: training only: or mirror over these devices, e.g. ["/gpu:0", "/gpu:1"].
     """
 
-    def __init__(self, mode, config, model_dir):
+    def __init__(self, mode, config, model_dir, strategy=None, devices=None):
         if mode not in ("training", "inference"):
             raise ValueError(f"mode={mode!r}: valid modes are 'training' and 'inference'")
         config.validate()
@@ -57,7 +67,14 @@ class MaskRCNN:
         self.model_dir = model_dir
         self.epoch = 0
         self.log_dir = checkpoints.new_log_dir(model_dir, config.NAME)
-        self.keras_model = self.build(mode, config)
+        if mode == "training":
+            self.strategy = distribute.choose_strategy(config, strategy=strategy, devices=devices)
+        elif strategy is not None or devices is not None:
+            raise ValueError("strategy= and devices= are for mode='training'; inference runs on one device")
+        else:
+            self.strategy = tf.distribute.get_strategy()
+        with self.strategy.scope():  # the variables are created per replica
+            self.keras_model = self.build(mode, config)
 
     # ---- building --------------------------------------------------------------------------------------------------
 
@@ -138,6 +155,19 @@ class MaskRCNN:
             self.log_dir, self.epoch = parsed
         return report
 
+    def save(self, filepath):
+        """Save the whole model, graph and weights, as a Keras `.keras` file, with its Config beside it as JSON.
+
+        filepath: the `.keras` file (".keras" is appended when missing); the config goes to
+        `<filepath without .keras>.config.json`. Both are written atomically. Returns the `.keras` path.
+        `mrcnn.model.load_model(filepath)` loads them back without executing any code from the files.
+        """
+        keras_path, config_path = _saved_model_paths(filepath)
+        checkpoints.write_atomic(keras_path, self.keras_model.save)
+        checkpoints.write_text_atomic(config_path, self.config.to_json())
+        log.info("saved the %s model to %s and its config to %s", self.mode, keras_path, config_path)
+        return keras_path
+
     # ---- training --------------------------------------------------------------------------------------------------
 
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
@@ -154,6 +184,12 @@ class MaskRCNN:
             custom_callbacks: extra Keras callbacks.
             no_augmentation_sources: dataset sources never augmented.
             workers: threads loading batches.
+
+        A model loaded from one of our checkpoints continues from it: next epoch, same run folder and TensorBoard
+        curves, and the optimizer state saved beside the checkpoint (momentum or Adam moments, iteration count, so
+        a LearningRateSchedule given as learning_rate goes on) when the same layers train; otherwise the optimizer
+        starts fresh and the log says why. Before the first step the log folder is checked (writable, room for a
+        checkpoint: OSError naming it otherwise).
         """
         if self.mode != "training":
             raise ValueError("train() needs a model built with mode='training'")
@@ -164,7 +200,6 @@ class MaskRCNN:
         if epochs <= self.epoch:
             log.warning("epochs=%d is not past the current epoch %d: nothing to train", epochs, self.epoch)
             return None
-        self._prepare_log_dir()
 
         random_rois = 0 if config.USE_RPN_ROIS else config.POST_NMS_ROIS_TRAINING
         train_generator = DataGenerator(train_dataset, config, shuffle=True, augmentation=augmentation,
@@ -174,15 +209,24 @@ class MaskRCNN:
                                       steps=config.VALIDATION_STEPS, workers=workers)
         # A resumed run continues the data stream where it stopped.
         train_generator.epoch = val_generator.epoch = self.epoch
-        callbacks = [NanGuard(), LossCurves(self.log_dir), EpochCheckpoint(self.log_dir, config.NAME)]
+        # The checkpoint is written before the epoch is reported, so a resumed run never reports an epoch twice.
+        # Under multi-worker training only the chief writes into log_dir; the other workers write to a scratch folder.
+        write_dir = distribute.worker_dir(self.log_dir, self.strategy)
+        callbacks = [NanGuard(), EpochCheckpoint(write_dir, config.NAME), LossCurves(write_dir)]
         callbacks += list(custom_callbacks or [])
 
-        _report_devices(config)
         log.info("starting at epoch %d, learning rate %s, layers %r; checkpoints in %s", self.epoch, learning_rate,
                  layers, self.log_dir)
         self.set_trainable(regex)
-        self.keras_model.compile(optimizer=build_optimizer(config, learning_rate), jit_compile=False)
+        with self.strategy.scope():  # the optimizer's variables are created per replica
+            self.keras_model.compile(optimizer=build_optimizer(config, learning_rate), jit_compile=False)
+        optimizer_state.build_optimizer_variables(self.keras_model)
+        if self.epoch:  # resumed from a checkpoint: continue with the optimizer state saved beside it
+            optimizer_state.restore_optimizer_state(
+                self.keras_model, checkpoints.optimizer_state_path(self.log_dir, config.NAME, self.epoch))
+        self._prepare_log_dir(write_dir)
         try:
+            # Under a strategy fit splits each global batch of BATCH_SIZE images across the replicas.
             history = self.keras_model.fit(train_generator, initial_epoch=self.epoch, epochs=epochs,
                                            validation_data=val_generator, callbacks=callbacks, verbose=verbose)
         except NonFiniteLoss as e:
@@ -196,12 +240,15 @@ class MaskRCNN:
         self.epoch = max(self.epoch, epochs)
         return history
 
-    def _prepare_log_dir(self):
+    def _prepare_log_dir(self, log_dir):
+        """Before training: check that the log folder is writable and has room for a checkpoint (OSError naming it
+        otherwise), remove temporaries of interrupted saves, write config.json."""
+        preflight.check_log_dir(log_dir, preflight.checkpoint_bytes(self.keras_model))
+        checkpoints.remove_stale_temporaries(log_dir)
         try:
-            os.makedirs(self.log_dir, exist_ok=True)
-            checkpoints.write_text_atomic(os.path.join(self.log_dir, "config.json"), self.config.to_json())
+            checkpoints.write_text_atomic(os.path.join(log_dir, "config.json"), self.config.to_json())
         except OSError as e:
-            raise OSError(f"cannot write to the log folder {self.log_dir!r}: {e}") from e
+            raise OSError(e.errno, f"cannot write to the log folder {log_dir!r}: {e}", log_dir) from e
 
     # ---- inference -------------------------------------------------------------------------------------------------
 
@@ -271,23 +318,67 @@ class MaskRCNN:
         return {k: np.asarray(v) for k, v in outputs.items()}
 
 
-_DEVICES_REPORTED = set()
-
-
-def _report_devices(config):
-    """Say once when GPU_COUNT asks for more GPUs than the machine has: the same global batch runs on what is there."""
-    import tensorflow as tf
-    gpus = len(tf.config.list_physical_devices("GPU"))
-    key = (config.GPU_COUNT, gpus)
-    if config.GPU_COUNT > max(gpus, 1) and key not in _DEVICES_REPORTED:
-        _DEVICES_REPORTED.add(key)
-        log.warning("GPU_COUNT = %d but this machine has %d GPU(s): training on %s with the same global batch of %d "
-                    "images", config.GPU_COUNT, gpus, "the CPU" if not gpus else f"{gpus} GPU(s)", config.BATCH_SIZE)
-
-
 def build_optimizer(config, learning_rate):
-    """Config.OPTIMIZER at `learning_rate`, with Config.GRADIENT_CLIP_NORM applied per gradient tensor."""
+    """Config.OPTIMIZER at `learning_rate`, with Config.GRADIENT_CLIP_NORM applied per gradient tensor.
+
+    Under the "mixed_float16" policy it is wrapped in Keras' LossScaleOptimizer (dynamic loss scaling; the gradients
+    are unscaled before clipping). bfloat16 needs no loss scaling.
+    """
     if str(config.OPTIMIZER).upper() == "ADAM":
-        return keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.GRADIENT_CLIP_NORM)
-    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.LEARNING_MOMENTUM,
-                                clipnorm=config.GRADIENT_CLIP_NORM)
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.GRADIENT_CLIP_NORM)
+    else:
+        optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.LEARNING_MOMENTUM,
+                                         clipnorm=config.GRADIENT_CLIP_NORM)
+    if resolve_policy(config.DTYPE_POLICY) == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def load_model(filepath, model_dir=None):
+    """A MaskRCNN from the files `MaskRCNN.save(filepath)` wrote, loaded without executing code from them.
+
+    The graph and weights come from the `.keras` file through `keras.saving.load_model(..., safe_mode=True)`: only
+    Keras's own layers and the layers mrcnn registers (`@keras.saving.register_keras_serializable(package="mrcnn")`)
+    are built; a Lambda layer or any other class is refused (ValueError / TypeError), never run. The config comes
+    from the JSON beside it through `Config.load` (plain data: an unknown field is refused) and is validated. The
+    mode is the saved model's (a training model is a MaskRCNNTrainer). A config that does not describe the saved
+    graph (other weight shapes) raises ValueError.
+    model_dir: where `train` writes logs and checkpoints (default: the folder of the file).
+    """
+    import json
+    import zipfile
+
+    from mrcnn.config import Config
+    from mrcnn.precision import dtype_policy_scope
+
+    keras_path, config_path = _saved_model_paths(filepath)
+    for path in (keras_path, config_path):
+        if not os.path.isfile(path):
+            raise ValueError(f"{path} does not exist; MaskRCNN.save({filepath!r}) writes {keras_path} and "
+                             f"{config_path}")
+    config = Config.load(config_path)
+    try:  # the archive's own config.json (plain JSON) names the top-level class: training or inference graph
+        with zipfile.ZipFile(keras_path) as archive:
+            top = json.loads(archive.read("config.json"))
+        mode = "training" if top.get("registered_name") == "mrcnn>MaskRCNNTrainer" else "inference"
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{keras_path} is not a Keras .keras archive: {e}") from e
+    model = MaskRCNN(mode, config, model_dir or os.path.dirname(os.path.abspath(keras_path)))
+    # Under the strategy and the dtype policy the graph was built with (layers without a saved policy take it).
+    with getattr(model, "strategy", tf.distribute.get_strategy()).scope(), dtype_policy_scope(config.DTYPE_POLICY):
+        loaded = keras.saving.load_model(keras_path, safe_mode=True, compile=False)
+    expected = [tuple(w.shape) for w in model.keras_model.weights]
+    if [tuple(w.shape) for w in loaded.weights] != expected or not isinstance(loaded, type(model.keras_model)):
+        raise ValueError(f"{keras_path} does not hold the {mode} graph that {config_path} describes (other layers "
+                         "or weight shapes); save both with MaskRCNN.save")
+    if mode == "training":
+        loaded.set_loss_settings(config.LOSS_WEIGHTS, config.WEIGHT_DECAY)
+    model.keras_model = loaded
+    return model
+
+
+def _saved_model_paths(filepath):
+    """(`.keras` path, config JSON path) of a whole-model save."""
+    filepath = os.fspath(filepath)
+    stem = filepath[:-len(".keras")] if filepath.endswith(".keras") else filepath
+    return stem + ".keras", stem + ".config.json"

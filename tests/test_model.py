@@ -11,7 +11,7 @@ import tensorflow as tf
 from mrcnn.config import LOSS_NAMES
 from mrcnn.data.generator import DataGenerator
 from mrcnn.model import MaskRCNN
-from mrcnn.weights_io import weighted_layers
+from mrcnn.weights_io import all_layers, weighted_layers
 from samples.shapes.shapes import ShapesDataset
 from tests.tiny_config import TinyConfig
 
@@ -249,3 +249,145 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(shapes, tmp_
     assert "epoch 2, step 1" in message and "mask_rcnn_tinytest_0001.weights.h5" in message
     assert os.path.basename(model.find_last()) == "mask_rcnn_tinytest_0001.weights.h5"
     assert model.epoch == 0, "a failed run does not advance the epoch"
+
+
+def test_whole_model_save_and_safe_load_give_identical_detections(inference_model, shapes, tmp_path):
+    from mrcnn.model import load_model
+
+    # The layers keep their dtype policies (the default "auto" may be mixed_bfloat16 on this CPU).
+    path = inference_model.save(str(tmp_path / "auto"))
+    assert path == str(tmp_path / "auto.keras")
+    assert sorted(os.listdir(tmp_path)) == ["auto.config.json", "auto.keras"]
+    loaded = load_model(path)
+    assert loaded.mode == "inference" and loaded.config.to_dict() == inference_model.config.to_dict()
+    assert os.path.abspath(loaded.model_dir) == str(tmp_path)
+    policies = lambda model: [(layer.name, layer.dtype_policy.name) for layer in all_layers(model)]  # noqa: E731
+    assert policies(loaded.keras_model) == policies(inference_model.keras_model)
+
+    # Detections compared in float32, where two instances of one graph compute the same numbers.
+    config = TinyConfig()
+    config.DTYPE_POLICY = "float32"
+    model = MaskRCNN("inference", config, str(tmp_path))
+    loaded = load_model(model.save(str(tmp_path / "float32.keras")))
+    images = [shapes.load_image(i) for i in range(3)]
+    for a, b in zip(model.detect(images), loaded.detect(images)):
+        assert len(a["scores"]) > 0
+        np.testing.assert_allclose(a["scores"], b["scores"], rtol=1e-5)
+        for key in ("rois", "class_ids", "masks"):
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_training_model_saves_and_loads_with_its_loss_settings(tmp_path):
+    from mrcnn.model import load_model
+    from mrcnn.training.trainer import MaskRCNNTrainer
+
+    config = TinyConfig()
+    config.WEIGHT_DECAY = 0.001
+    model = MaskRCNN("training", config, str(tmp_path))
+    loaded = load_model(model.save(str(tmp_path / "train.keras")))
+    assert loaded.mode == "training" and isinstance(loaded.keras_model, MaskRCNNTrainer)
+    assert loaded.keras_model.weight_decay == 0.001
+    for a, b in zip(model.keras_model.weights, loaded.keras_model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def _keras_file_with(layer, tmp_path, name):
+    """A .keras file of a small model holding `layer`, with a valid TinyConfig JSON beside it."""
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, layer(keras.layers.Dense(2)(inputs)))
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    TinyConfig().save(str(tmp_path / f"{name}.config.json"))
+    return path
+
+
+def test_load_model_refuses_files_that_would_run_code(tmp_path):
+    import zipfile
+
+    from mrcnn.model import load_model
+
+    marker = tmp_path / "executed"
+
+    def side_effect(x):
+        marker.write_text("ran")
+        return x
+
+    # A lambda expression is saved as Python bytecode: safe_mode refuses to load it.
+    with pytest.raises(ValueError, match="safe_mode"):
+        load_model(_keras_file_with(keras.layers.Lambda(lambda x: x * 2), tmp_path, "lambda"))
+    # A named function is saved by name only and is not looked up anywhere.
+    path = _keras_file_with(keras.layers.Lambda(side_effect), tmp_path, "function")
+    marker.unlink()
+    with pytest.raises(TypeError, match="side_effect"):
+        load_model(path)
+    assert not marker.exists(), "the function never ran"
+
+    class Unregistered(keras.layers.Layer):
+        def call(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="Unregistered"):
+        load_model(_keras_file_with(Unregistered(), tmp_path, "custom"))
+
+    # A config naming an arbitrary module's callable is not imported.
+    hostile = str(tmp_path / "hostile.keras")
+    with zipfile.ZipFile(_keras_file_with(keras.layers.Identity(), tmp_path, "identity")) as source, \
+            zipfile.ZipFile(hostile, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "config.json":
+                text = data.decode().replace('"module": "keras.layers", "class_name": "Identity"',
+                                             '"module": "os", "class_name": "system"')
+                assert text != data.decode()
+                data = text.encode()
+            target.writestr(item, data)
+    TinyConfig().save(str(tmp_path / "hostile.config.json"))
+    with pytest.raises(TypeError, match="system"):
+        load_model(hostile)
+
+
+def test_load_model_refuses_bad_config_json(inference_model, tmp_path):
+    import json
+
+    from mrcnn.model import load_model
+
+    path = inference_model.save(str(tmp_path / "m.keras"))
+    config_path = tmp_path / "m.config.json"
+    values = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps(dict(values, EVAL_HOOK="__import__('os')")))
+    with pytest.raises(ValueError, match="unknown config field.*EVAL_HOOK"):
+        load_model(path)
+    config_path.write_text(json.dumps(dict(values, NUM_CLASSES="4")))
+    with pytest.raises(ValueError, match="NUM_CLASSES = '4'"):
+        load_model(path)
+    config_path.write_text(json.dumps(dict(values, NUM_CLASSES=7)))
+    with pytest.raises(ValueError, match="does not hold the inference graph"):
+        load_model(path)
+    config_path.write_text("{not json")
+    with pytest.raises(ValueError, match="not a valid config JSON"):
+        load_model(path)
+    os.remove(config_path)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_model(path)
+
+
+def test_full_log_disk_is_reported_before_the_first_epoch(shapes, tmp_path, monkeypatch):
+    import collections
+    import errno
+    import shutil
+
+    started = []
+
+    class Started(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            started.append(True)
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 ** 6, 10 ** 6 - 1000, 1000))
+    model = MaskRCNN("training", TinyConfig(), str(tmp_path))
+    with pytest.raises(OSError) as info:
+        model.train(shapes, shapes, learning_rate=0.01, epochs=1, layers="all", custom_callbacks=[Started()],
+                    verbose=0)
+    assert info.value.errno == errno.ENOSPC and model.log_dir in str(info.value) and "1000 bytes" in str(info.value)
+    assert not started, "fit never started"
+    assert os.listdir(model.log_dir) == [], "nothing but the (removed) probe was written"

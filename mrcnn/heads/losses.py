@@ -3,6 +3,12 @@
 Every loss returns a float32 scalar, and returns exactly 0.0 (never NaN) when there is nothing to learn from
 (no non-neutral anchors, no positive anchors, all ROIs background, all predicted classes inactive). Means are
 written as `sum / count` with `tf.math.divide_no_nan`, so the empty case is 0 and its gradient is 0, not NaN.
+
+Each loss `x_loss(...)` is `divide_no_nan(*x_loss_terms(...))`: the `_terms` twin returns the float32 scalars
+(sum, count) of the mean. Every loss is a mean over the whole batch (over its non-neutral anchors, positive anchors,
+active ROIs or positive ROIs, whose number differs per image), so when the batch is split across replicas
+(mrcnn/training/distribute.py) the trainer adds up the counts of all replicas first and divides each replica's sum
+by that global count: the replicas' shares then add up to exactly the loss of the whole batch.
 Inputs may be any float dtype (e.g. bfloat16 outputs of a mixed-precision model); the losses compute in float32.
 
 Differences from Matterport, on purpose:
@@ -25,9 +31,15 @@ import tensorflow as tf
 BCE_EPSILON = 1e-7
 
 
-def _mean(values):
-    """Mean of all elements of `values` (float32); 0.0 when `values` is empty."""
-    return tf.math.divide_no_nan(tf.reduce_sum(values), tf.cast(tf.size(values), tf.float32))
+def _sum_count(values):
+    """(sum, number) of all elements of `values` (float32 scalars); (0.0, 0.0) when `values` is empty."""
+    return tf.reduce_sum(values), tf.cast(tf.size(values), tf.float32)
+
+
+def ratio(terms):
+    """A loss from its (sum, count) terms: sum / count, 0.0 when count is 0 (its gradient is 0, not NaN)."""
+    total, count = terms
+    return tf.math.divide_no_nan(total, count)
 
 
 def _anchor_match(rpn_match):
@@ -59,12 +71,18 @@ def rpn_class_loss(rpn_match, rpn_class_logits):
     Returns:
         float32 scalar; 0.0 when no anchor is positive or negative.
     """
+    return ratio(rpn_class_loss_terms(rpn_match, rpn_class_logits))
+
+
+def rpn_class_loss_terms(rpn_match, rpn_class_logits):
+    """(sum, count) of `rpn_class_loss` (same arguments): the cross-entropy summed over the non-neutral anchors,
+    and their number."""
     match = _anchor_match(rpn_match)
     non_neutral = tf.not_equal(match, 0)
     labels = tf.boolean_mask(tf.cast(tf.equal(match, 1), tf.int32), non_neutral)
     logits = tf.boolean_mask(tf.cast(rpn_class_logits, tf.float32), non_neutral)
     loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    return _mean(loss)
+    return _sum_count(loss)
 
 
 def rpn_bbox_loss(target_bbox, rpn_match, rpn_bbox):
@@ -84,6 +102,11 @@ def rpn_bbox_loss(target_bbox, rpn_match, rpn_bbox):
         float32 scalar: mean of the smooth L1 over the 4 coordinates of all positive anchors of the batch
         (Matterport's `K.mean` over [positives, 4]); 0.0 when there is no positive anchor.
     """
+    return ratio(rpn_bbox_loss_terms(target_bbox, rpn_match, rpn_bbox))
+
+
+def rpn_bbox_loss_terms(target_bbox, rpn_match, rpn_bbox):
+    """(sum, count) of `rpn_bbox_loss` (same arguments): the smooth L1 summed over [positives, 4], and 4 x positives."""
     target_bbox = tf.cast(target_bbox, tf.float32)
     positive = tf.equal(_anchor_match(rpn_match), 1)
     num_targets = tf.shape(target_bbox)[1]
@@ -94,7 +117,7 @@ def rpn_bbox_loss(target_bbox, rpn_match, rpn_bbox):
     counts = tf.reduce_sum(tf.cast(used, tf.int32), axis=1)
     target_rows = tf.range(num_targets)[tf.newaxis, :] < counts[:, tf.newaxis]
     target = tf.boolean_mask(target_bbox, target_rows)
-    return _mean(smooth_l1(target, pred))
+    return _sum_count(smooth_l1(target, pred))
 
 
 def mrcnn_class_loss(target_class_ids, pred_class_logits, active_class_ids):
@@ -113,12 +136,17 @@ def mrcnn_class_loss(target_class_ids, pred_class_logits, active_class_ids):
     Returns:
         float32 scalar: sum(CE * active) / sum(active); 0.0 when the weights sum to 0.
     """
+    return ratio(mrcnn_class_loss_terms(target_class_ids, pred_class_logits, active_class_ids))
+
+
+def mrcnn_class_loss_terms(target_class_ids, pred_class_logits, active_class_ids):
+    """(sum(CE * active), sum(active)) of `mrcnn_class_loss` (same arguments)."""
     target = tf.cast(target_class_ids, tf.int64)
     logits = tf.cast(pred_class_logits, tf.float32)
     pred_class_ids = tf.argmax(logits, axis=2)
     pred_active = tf.gather(tf.cast(active_class_ids, tf.float32), pred_class_ids, batch_dims=1)
     loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=target, logits=logits) * pred_active
-    return tf.math.divide_no_nan(tf.reduce_sum(loss), tf.reduce_sum(pred_active))
+    return tf.reduce_sum(loss), tf.reduce_sum(pred_active)
 
 
 def _positive_rois(target_class_ids):
@@ -139,12 +167,18 @@ def mrcnn_bbox_loss(target_bbox, target_class_ids, pred_bbox):
     Returns:
         float32 scalar: mean of the smooth L1 over [positive ROIs, 4]; 0.0 when no ROI is positive.
     """
+    return ratio(mrcnn_bbox_loss_terms(target_bbox, target_class_ids, pred_bbox))
+
+
+def mrcnn_bbox_loss_terms(target_bbox, target_class_ids, pred_bbox):
+    """(sum, count) of `mrcnn_bbox_loss` (same arguments): the smooth L1 summed over [positive ROIs, 4], and
+    4 x positive ROIs."""
     positive_ix, positive_class_ids = _positive_rois(target_class_ids)
     target = tf.gather(tf.reshape(tf.cast(target_bbox, tf.float32), [-1, 4]), positive_ix)
     num_classes = tf.shape(pred_bbox)[2]
     pred = tf.reshape(tf.cast(pred_bbox, tf.float32), tf.stack([-1, num_classes, 4]))
     pred = tf.gather_nd(pred, tf.stack([positive_ix, positive_class_ids], axis=1))
-    return _mean(smooth_l1(target, pred))
+    return _sum_count(smooth_l1(target, pred))
 
 
 def mrcnn_mask_loss(target_masks, target_class_ids, pred_masks):
@@ -159,6 +193,12 @@ def mrcnn_mask_loss(target_masks, target_class_ids, pred_masks):
         float32 scalar: mean binary cross-entropy over [positive ROIs, h, w], with the probabilities clipped to
         [BCE_EPSILON, 1 - BCE_EPSILON] as Keras does; 0.0 when no ROI is positive.
     """
+    return ratio(mrcnn_mask_loss_terms(target_masks, target_class_ids, pred_masks))
+
+
+def mrcnn_mask_loss_terms(target_masks, target_class_ids, pred_masks):
+    """(sum, count) of `mrcnn_mask_loss` (same arguments): the binary cross-entropy summed over
+    [positive ROIs, h, w], and positive ROIs x h x w."""
     positive_ix, positive_class_ids = _positive_rois(target_class_ids)
     mask_shape = tf.shape(target_masks)
     y_true = tf.reshape(tf.cast(target_masks, tf.float32), tf.concat([[-1], mask_shape[2:4]], axis=0))
@@ -168,7 +208,7 @@ def mrcnn_mask_loss(target_masks, target_class_ids, pred_masks):
     y_pred = tf.gather(tf.gather(y_pred, positive_ix), positive_class_ids, axis=3, batch_dims=1)
     y_pred = tf.clip_by_value(y_pred, BCE_EPSILON, 1.0 - BCE_EPSILON)
     bce = -(y_true * tf.math.log(y_pred) + (1.0 - y_true) * tf.math.log(1.0 - y_pred))
-    return _mean(bce)
+    return _sum_count(bce)
 
 
 def _variable_label(variable):
