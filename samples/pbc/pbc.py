@@ -14,7 +14,6 @@ Run `pbc.py COMMAND --help` for each command's options.
 """
 
 import argparse
-import csv
 import json
 import logging
 import os
@@ -149,6 +148,7 @@ def _config_from_args(args, inference=False):
 
 def cmd_train(args):
     from mrcnn.model import MaskRCNN
+    from mrcnn.training import distribute
     from samples.pbc.config import schedule
 
     _need_annotations(args)
@@ -162,7 +162,7 @@ def cmd_train(args):
     start_weights(model, args.weights, args.weights_file)
     augmentation = None if args.no_augmentation else _flips()
     callbacks = []
-    if args.val_map_images:
+    if args.val_map_images and distribute.is_chief(model.strategy):  # one writer of the mAP curve
         from mrcnn.evaluation import MeanAPCallback
         inference_config = _config_from_args(args, inference=True)
         callbacks.append(MeanAPCallback(lambda: MaskRCNN("inference", inference_config, args.logs), val_set,
@@ -268,49 +268,33 @@ def _expand_images(paths):
 
 
 def cmd_detect(args):
-    import numpy as np
-    from PIL import Image
-
-    from mrcnn import visualize
-    from mrcnn.evaluation import to_coco_results
+    from mrcnn.streaming import detect_files
     from samples.pbc.datasets import AnnotatedDataset
     from samples.pbc.synthetic import CLASS_NAMES
 
-    files = _expand_images(args.images)
+    unique = {}
+    for path in _expand_images(args.images):  # a file named twice (alone and in its folder) is detected once
+        unique.setdefault(os.path.realpath(path), path)
+    files = list(unique.values())
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise SystemExit(f"--out {args.out}: exists and is not a folder")
     model, _ = _inference_model(args)
-    os.makedirs(args.out, exist_ok=True)
     loader = AnnotatedDataset()  # its load_image refuses oversized headers before decoding
     for path in files:
         loader.add_image("pbc", image_id=path, path=path)
-    records, image_ids, rows, skipped = [], [], [], []
+    index = {path: i for i, path in enumerate(files)}
     start = time.time()
-    for i, path in enumerate(files):
-        try:
-            image = loader.load_image(i)
-        except ValueError as e:
-            log.warning("skipped %s: %s", path, e)
-            skipped.append(path)
-            _progress(i + 1, len(files), start, "detecting")
-            continue
-        r = model.detect([image])[0]
-        name = os.path.splitext(os.path.basename(path))[0]
-        overlay = visualize.draw_instances(image, r["rois"], r["masks"], r["class_ids"], ["BG"] + CLASS_NAMES,
-                                           r["scores"])
-        Image.fromarray(overlay).save(os.path.join(args.out, f"{name}_overlay.png"))
-        records.append(r)
-        image_ids.append(os.path.basename(path))
-        counts = np.bincount(r["class_ids"], minlength=len(CLASS_NAMES) + 1)[1:]
-        rows.append([path] + [int(c) for c in counts] + [int(counts.sum())])
-        _progress(i + 1, len(files), start, "detecting")
-    results = to_coco_results(records, image_ids, category_map={i + 1: i + 1 for i in range(len(CLASS_NAMES))})
-    with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as f:
-        json.dump(results, f)
-    with open(os.path.join(args.out, "counts.csv"), "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["image"] + CLASS_NAMES + ["total"])
-        writer.writerows(rows)
-    print(f"{len(rows)} images: overlays, results.json (COCO results, image_id = file name) and counts.csv "
-          f"(cells per class per image) in {args.out}" + (f"; skipped {len(skipped)} unreadable" if skipped else ""))
+    summary = detect_files(model, files, args.out, ["BG"] + CLASS_NAMES,
+                           category_map={i + 1: i + 1 for i in range(len(CLASS_NAMES))},
+                           overlays=not args.no_overlays, read_image=lambda path: loader.load_image(index[path]),
+                           progress=lambda done, total, _: _progress(done, total, start, "detecting"),
+                           resume=args.resume)
+    skipped = summary["skipped"]
+    resumed = f" ({summary['resumed']} from the earlier run)" if summary["resumed"] else ""
+    print(f"{summary['images']} images{resumed}: {'' if args.no_overlays else 'overlays, '}results.json (COCO "
+          f"results, image_id = file name), results.jsonl (one line per image) and counts.csv (cells per class per "
+          f"image) in {args.out}; {summary['detections']} cells, {summary['images_per_second']:.2f} images/s"
+          + (f"; skipped {len(skipped)} unreadable" if skipped else ""))
     return 0
 
 
@@ -398,6 +382,9 @@ def build_parser():
     p.add_argument("--images", nargs="+", required=True, help="image files or folders")
     p.add_argument("--weights", required=True, help="a checkpoint, or 'last'")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--no-overlays", action="store_true", help="do not write an overlay PNG per image")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out: images already in its results.jsonl are skipped")
     _model_options(p, training=False)
     p.set_defaults(func=cmd_detect)
 
