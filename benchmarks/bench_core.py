@@ -11,15 +11,14 @@ batch. Issue targets on 2 cores: inference <= 1.0 s, training step <= 4 s (torch
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mrcnn import utils  # noqa: E402
+from timing import timed  # noqa: E402
 from mrcnn.config import DTYPE_POLICIES, Config  # noqa: E402
 from mrcnn.data.generator import DataGenerator  # noqa: E402
 from mrcnn.model import MaskRCNN, build_optimizer  # noqa: E402
@@ -59,17 +58,6 @@ class BoxesDataset(utils.Dataset):
         for i, (y1, x1, y2, x2, _) in enumerate(info["boxes"]):
             mask[y1:y2, x1:x2, i] = True
         return mask, np.array([b[4] for b in info["boxes"]], np.int32)
-
-
-def timed(fn, repeats, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times), max(times)
 
 
 def main(argv=None):
