@@ -156,7 +156,7 @@ PBC_TINY = ["--backbone", "tiny", "--preset", "cpu", "--image-size", "64", "--st
 @pytest.mark.slow
 def test_pbc_train_killed_at_a_random_moment_resumes_with_weights_last(tmp_path):
     logs = str(tmp_path / "logs")
-    epochs = 4
+    epochs = 20  # long enough that a kill within 2.5 s of the first checkpoint lands mid-run
     delay = random.Random().uniform(0.0, 2.5)
     command = [sys.executable, os.path.join(REPO, "samples", "pbc", "pbc.py"), "train", "--dataset", "synthetic",
                "--logs", logs] + PBC_TINY
