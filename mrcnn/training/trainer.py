@@ -51,10 +51,10 @@ def replica_losses(inputs, outputs):
     count of all replicas (all-reduced), so that the shares add up to the loss of the whole batch. With one replica
     these are `compute_losses`."""
     terms = compute_loss_terms(inputs, outputs)
-    if distribute.replicas_in_sync() == 1:
-        return {name: L.ratio(pair) for name, pair in terms.items()}
-    counts = distribute.sum_over_replicas([tf.stop_gradient(terms[name][1]) for name in LOSS_NAMES])
-    return {name: L.ratio((terms[name][0], count)) for name, count in zip(LOSS_NAMES, counts)}
+    if distribute.replicas_in_sync() > 1:
+        counts = distribute.sum_over_replicas([tf.stop_gradient(terms[name][1]) for name in LOSS_NAMES])
+        terms = {name: (terms[name][0], count) for name, count in zip(LOSS_NAMES, counts)}
+    return {name: L.ratio(pair) for name, pair in terms.items()}
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
@@ -107,7 +107,7 @@ class MaskRCNNTrainer(keras.Model):
         """Weighted sum of the losses plus `share` of the weight decay."""
         total = tf.add_n([self.loss_weights[n] * losses[n] for n in LOSS_NAMES])
         if decay is not None:
-            total = total + (decay if share == 1 else decay * share)
+            total = total + decay * share
         return total
 
     def _update(self, losses, total):
@@ -136,7 +136,7 @@ class MaskRCNNTrainer(keras.Model):
             outputs = self(inputs, training=True)
             losses = replica_losses(inputs, outputs)
             decay = self._decay()
-            total = self._total(losses, decay, share=1 / replicas if replicas > 1 else 1)
+            total = self._total(losses, decay, share=1 / replicas)
             scaled = self.optimizer.scale_loss(total)
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
