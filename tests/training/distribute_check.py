@@ -40,6 +40,9 @@ SEED = 1
 
 def _setup_devices(mode):
     import tensorflow as tf
+    # Deterministic kernels: without them a CPU kernel's summation order can vary from run to run (seen: step-2 losses
+    # 1e-4 apart between two identical 1-replica runs), which is noise, not what this check compares.
+    tf.config.experimental.enable_op_determinism()
     if mode == "compare":
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)

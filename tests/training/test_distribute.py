@@ -241,6 +241,8 @@ def compare_run(tmp_path_factory):
     return _result(_run(["compare", "--out", reference, "--logs", str(folder / "logs")])), reference
 
 
+# Both runs use TensorFlow's deterministic kernels (distribute_check.py): without them two identical 1-replica runs
+# were seen to differ by 1e-4 at step 2, kernel noise rather than what this compares.
 # Tolerances: both runs compute the same float32 ops on the same images; only the order of additions differs (the
 # two replicas' sums are added after the all-reduce, the 2 positives of an image may come in the other order,
 # oneDNN may block a batch of 2 differently from a batch of 4). Measured: losses agree to 2e-7 relative, weights to
