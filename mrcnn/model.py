@@ -33,7 +33,6 @@ from mrcnn.data.generator import DataGenerator
 from mrcnn.data.loader import check_dataset
 from mrcnn.data.mold import mold_inputs, unmold_detections
 from mrcnn.graph import build_graph
-from mrcnn.layers.batch_norm import use_fused_batch_norm
 from mrcnn.precision import resolve_policy
 from mrcnn.training import checkpoints, distribute, optimizer_state, preflight
 from mrcnn.training.callbacks import EpochCheckpoint, LossCurves, NanGuard, NonFiniteLoss
@@ -87,7 +86,6 @@ class MaskRCNN:
             model.set_loss_settings(config.LOSS_WEIGHTS, config.WEIGHT_DECAY)
         else:
             model = keras.Model(inputs, outputs, name="mask_rcnn")
-        use_fused_batch_norm(model)  # same weights and results, the fused kernel (mrcnn/layers/batch_norm.py)
         if config.TRAIN_BN is False:
             for layer in all_layers(model):
                 if isinstance(layer, keras.layers.BatchNormalization):
