@@ -44,7 +44,7 @@ import time
 
 import numpy as np
 
-from mrcnn import utils
+from mrcnn.data.image_io import read_image_rgb
 from mrcnn.evaluation.coco_io import to_coco_results
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,9 @@ _END = object()  # end of the reader thread's stream
 
 
 def read_image_file(path):
-    """The image file at `path` as uint8 [H, W, 3] (mrcnn.utils.Dataset.load_image's reader: grayscale -> RGB,
+    """The image file at `path` as uint8 [H, W, 3] (mrcnn.data.image_io.read_image_rgb, Dataset.load_image's reader: grayscale -> RGB,
     alpha dropped, 16-bit -> 8-bit); ValueError naming the file when it cannot be read or decoded."""
-    dataset = utils.Dataset()
-    dataset.add_image("file", image_id=path, path=path)
-    return dataset.load_image(0)
+    return read_image_rgb(path)
 
 
 def default_names(paths):
