@@ -56,8 +56,9 @@ _END = object()  # end of the reader thread's stream
 
 
 def read_image_file(path):
-    """The image file at `path` as uint8 [H, W, 3] (mrcnn.data.image_io.read_image_rgb, Dataset.load_image's reader: grayscale -> RGB,
-    alpha dropped, 16-bit -> 8-bit); ValueError naming the file when it cannot be read or decoded."""
+    """The image file at `path` as uint8 [H, W, 3] (mrcnn.data.image_io.read_image_rgb, the reader of
+    Dataset.load_image: grayscale -> RGB, alpha dropped, 16-bit -> 8-bit); ValueError naming the file when it cannot
+    be read or decoded."""
     return read_image_rgb(path)
 
 
