@@ -33,6 +33,7 @@ from mrcnn.data.generator import DataGenerator
 from mrcnn.data.loader import check_dataset
 from mrcnn.data.mold import mold_inputs, unmold_detections
 from mrcnn.graph import build_graph
+from mrcnn.layers.batch_norm import use_fused_batch_norm
 from mrcnn.precision import resolve_policy
 from mrcnn.training import checkpoints, distribute, optimizer_state, preflight
 from mrcnn.training.callbacks import EpochCheckpoint, LossCurves, NanGuard, NonFiniteLoss
@@ -86,6 +87,7 @@ class MaskRCNN:
             model.set_loss_settings(config.LOSS_WEIGHTS, config.WEIGHT_DECAY)
         else:
             model = keras.Model(inputs, outputs, name="mask_rcnn")
+        use_fused_batch_norm(model)  # the same function, trained through the fused kernel (mrcnn/layers/batch_norm.py)
         if config.TRAIN_BN is False:
             for layer in all_layers(model):
                 if isinstance(layer, keras.layers.BatchNormalization):
