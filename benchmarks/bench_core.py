@@ -68,9 +68,11 @@ def main(argv=None):
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--dtype-policy", default="auto", choices=DTYPE_POLICIES,
                         help="Config.DTYPE_POLICY (default auto: %(default)s resolves to the machine's best)")
+    parser.add_argument("--jit-compile", action="store_true", help="Config.JIT_COMPILE: the trunk through XLA")
     args = parser.parse_args(argv)
 
     BenchConfig.DTYPE_POLICY = args.dtype_policy
+    BenchConfig.JIT_COMPILE = args.jit_compile
     config = BenchConfig()
     config.BACKBONE = args.backbone
     config.IMAGE_MIN_DIM = config.IMAGE_MAX_DIM = args.size
@@ -79,7 +81,7 @@ def main(argv=None):
     dataset.prepare()
     print(f"{args.backbone}-FPN, {args.size}x{args.size}, TRAIN_ROIS_PER_IMAGE {config.TRAIN_ROIS_PER_IMAGE}, "
           f"POST_NMS_ROIS_INFERENCE {config.POST_NMS_ROIS_INFERENCE}, {os.cpu_count()} CPU cores, "
-          f"dtype policy {resolve_policy(config.DTYPE_POLICY)}")
+          f"dtype policy {resolve_policy(config.DTYPE_POLICY)}, XLA {'on' if config.JIT_COMPILE else 'off'}")
 
     infer_config = BenchConfig()
     infer_config.BACKBONE = args.backbone

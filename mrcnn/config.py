@@ -198,6 +198,12 @@ class Config:
     # >= 8.0 —, float16 on older GPUs, else float32). Boxes, deltas, logits and losses stay float32 in every mode.
     DTYPE_POLICY = "auto"
 
+    # XLA (mrcnn/layers/compiled.py): True compiles the convolutional trunk (backbone, FPN, RPN head; forward and
+    # backward) with XLA; the proposal, target, ROIAlign and detection layers, whose shapes depend on the data, run
+    # without it either way. Off by default: on this project's CPUs XLA made the trunk slower (its CPU convolutions
+    # do not use oneDNN; see the README's measurements). On GPUs it may pay: measure with benchmarks/bench_core.py.
+    JIT_COMPILE = False
+
     # ---- derived values -------------------------------------------------------------------------------------------
 
     @property
@@ -382,6 +388,8 @@ class Config:
                 raise ValueError(f"Config.{name} = {value!r}: must be a number >= 0")
         if self.DTYPE_POLICY not in DTYPE_POLICIES:
             raise ValueError(f"Config.DTYPE_POLICY = {self.DTYPE_POLICY!r}: valid values are {DTYPE_POLICIES}")
+        if not isinstance(self.JIT_COMPILE, (bool, np.bool_)):
+            raise ValueError(f"Config.JIT_COMPILE = {self.JIT_COMPILE!r}: must be True or False")
         if self.GRADIENT_CLIP_NORM is not None and self.GRADIENT_CLIP_NORM <= 0:
             raise ValueError(f"Config.GRADIENT_CLIP_NORM = {self.GRADIENT_CLIP_NORM}: must be positive or None")
         return self

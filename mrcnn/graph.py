@@ -37,6 +37,7 @@ from mrcnn.heads.classifier import fpn_classifier_head
 from mrcnn.heads.fpn import build_fpn
 from mrcnn.heads.mask import fpn_mask_head
 from mrcnn.heads.rpn import apply_rpn, build_rpn_model
+from mrcnn.layers.compiled import CompiledModel
 from mrcnn.layers.detection import DetectionLayer
 from mrcnn.layers.detection_target import DetectionTargetLayer
 from mrcnn.layers.glue import ConstantAnchors, DetectionBoxes, LeadingRois, NormBoxes
@@ -51,6 +52,29 @@ def build_backbone(input_image, config):
     mrcnn/backbones/preprocess.py) or a callable with Matterport's contract
     `f(input_image, stage5=True, train_bn=TRAIN_BN) -> [C1, C2, C3, C4, C5]`."""
     return backbone_features(config.BACKBONE, input_image, train_bn=config.TRAIN_BN, mean_pixel=config.MEAN_PIXEL)
+
+
+def build_trunk(input_image, config):
+    """The convolutional trunk: backbone, FPN and the shared RPN head on `input_image` [B, H, W, C].
+
+    Returns ([P2, P3, P4, P5], (rpn_class_logits, rpn_class, rpn_bbox)): the feature maps the heads pool from,
+    [B, H/4, W/4, D] ... [B, H/32, W/32, D], and the RPN outputs over all anchors, [B, A, 2], [B, A, 2], [B, A, 4]
+    (P6 feeds the RPN only).
+    """
+    c2, c3, c4, c5 = build_backbone(input_image, config)
+    p2, p3, p4, p5, p6 = build_fpn(c2, c3, c4, c5, pyramid_size=config.TOP_DOWN_PYRAMID_SIZE)
+    rpn = build_rpn_model(config.RPN_ANCHOR_STRIDE, len(config.RPN_ANCHOR_RATIOS), config.TOP_DOWN_PYRAMID_SIZE,
+                          conv_channels=config.RPN_CONV_CHANNELS)
+    return [p2, p3, p4, p5], apply_rpn(rpn, [p2, p3, p4, p5, p6])
+
+
+def build_compiled_trunk(image, config):
+    """`build_trunk` as a sub-model run by XLA (Config.JIT_COMPILE, mrcnn/layers/compiled.py); same outputs."""
+    trunk_input = keras.Input(tuple(image.shape[1:]), name="trunk_input_image")
+    feature_maps, rpn_outputs = build_trunk(trunk_input, config)
+    trunk = keras.Model(trunk_input, list(feature_maps) + list(rpn_outputs), name="backbone_fpn_rpn")
+    outputs = CompiledModel(trunk, jit_compile=True, name="xla_backbone_fpn_rpn")(image)
+    return list(outputs[:4]), tuple(outputs[4:])
 
 
 def build_graph(mode, config):
@@ -91,9 +115,8 @@ def _build_graph(mode, config):
         inputs["input_anchors"] = keras.Input((None, 4), name="input_anchors")
 
     image, meta = inputs["input_image"], inputs["input_image_meta"]
-    c2, c3, c4, c5 = build_backbone(image, config)
-    p2, p3, p4, p5, p6 = build_fpn(c2, c3, c4, c5, pyramid_size=config.TOP_DOWN_PYRAMID_SIZE)
-    mrcnn_feature_maps = [p2, p3, p4, p5]
+    trunk = build_compiled_trunk if config.JIT_COMPILE else build_trunk
+    mrcnn_feature_maps, (rpn_class_logits, rpn_class, rpn_bbox) = trunk(image, config)
 
     if training:
         if h is None:
@@ -102,9 +125,6 @@ def _build_graph(mode, config):
     else:
         anchors = inputs["input_anchors"]
 
-    rpn = build_rpn_model(config.RPN_ANCHOR_STRIDE, len(config.RPN_ANCHOR_RATIOS), config.TOP_DOWN_PYRAMID_SIZE,
-                          conv_channels=config.RPN_CONV_CHANNELS)
-    rpn_class_logits, rpn_class, rpn_bbox = apply_rpn(rpn, [p2, p3, p4, p5, p6])
 
     proposal_count = config.POST_NMS_ROIS_TRAINING if training else config.POST_NMS_ROIS_INFERENCE
     rpn_rois = ProposalLayer(proposal_count=proposal_count, nms_threshold=config.RPN_NMS_THRESHOLD,

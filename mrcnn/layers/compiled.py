@@ -1,0 +1,66 @@
+"""XLA for the part of Mask R-CNN that XLA can compile: the convolutional trunk (backbone, FPN and RPN head).
+
+Shape shorthand: B: batch, H, W: image size, D: TOP_DOWN_PYRAMID_SIZE, A: anchors.
+
+XLA compiles a graph whose shapes are fixed once the input's are. The backbone, the FPN and the RPN head are such a
+graph: B x H x W in, feature maps and per-anchor outputs out. What follows is not: the proposal layer keeps the top
+scores and runs non-maximum suppression, the target layer samples a data-dependent number of positives, ROIAlign and
+the detection layer gather variable counts of boxes; XLA cannot compile those, so Keras' `compile(jit_compile=True)`
+of the whole training step falls back to no XLA at all.
+
+`CompiledModel` runs a functional sub-model inside `tf.function(jit_compile=True)`, forward and backward pass, while
+the rest of the graph runs as usual. `Config.JIT_COMPILE` (read in mrcnn/graph.py) builds the trunk as such a
+sub-model, named "backbone_fpn_rpn"; its layers keep their names, so weight files, layer regexes and TRAIN_BN work
+as without it. XLA compiles once per input shape (once in training; per molded image size in inference).
+"""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class CompiledModel(keras.Model):
+    """Calls `model` (a built functional keras.Model) through `tf.function(jit_compile=jit_compile)`.
+
+    Args:
+        model: the sub-model; its inputs and outputs are this layer's (a list when it has several outputs).
+        jit_compile: True compiles with XLA; False runs the same sub-model without it (for comparisons).
+    The `training` flag is passed on to the sub-model (one compiled function per value). It is a keras.Model itself,
+    so that walkers of nested models (mrcnn.weights_io.all_layers: weight loading by name, set_trainable, TRAIN_BN)
+    reach the sub-model's layers.
+    """
+
+    def __init__(self, model, jit_compile=True, **kwargs):
+        kwargs.setdefault("autocast", False)  # the sub-model's layers keep their own dtype policies
+        super().__init__(**kwargs)
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"CompiledModel '{self.name}': model must be a keras.Model, got {type(model).__name__}")
+        self.model = model
+        self.jit_compile = bool(jit_compile)
+        self._functions = {}
+
+    def _function(self, training):
+        if training not in self._functions:
+            model = self.model
+
+            def run(inputs):
+                return model(inputs, training=training)
+            self._functions[training] = tf.function(run, jit_compile=self.jit_compile, reduce_retracing=True)
+        return self._functions[training]
+
+    def call(self, inputs, training=None):
+        return self._function(bool(training))(inputs)
+
+    def compute_output_spec(self, inputs, training=None):
+        return self.model.compute_output_spec(inputs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"model": keras.saving.serialize_keras_object(self.model), "jit_compile": self.jit_compile})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["model"] = keras.saving.deserialize_keras_object(config["model"])
+        return cls(**config)
