@@ -17,6 +17,9 @@ Inputs, by name (the data generator yields a dict with these keys):
   inference only:
     input_anchors      [B, A, (y1, x1, y2, x2)] float32 normalized
 
+With Config.JIT_COMPILE the trunk (backbone, FPN, RPN head) is one XLA-compiled sub-model, "backbone_fpn_rpn",
+inside the layer "xla_backbone_fpn_rpn" (mrcnn/layers/compiled.py); inputs, outputs and layer names are the same.
+
 Outputs (a dict):
   training: rpn_class_logits [B, A, 2], rpn_class [B, A, 2], rpn_bbox [B, A, 4], rois [B, R, 4] normalized
     (zero-padded), target_class_ids [B, R], target_bbox [B, R, 4], mrcnn_class_logits [B, R, NC],
@@ -124,7 +127,6 @@ def _build_graph(mode, config):
         anchors = ConstantAnchors(get_anchors(config, (h, w), normalized=True), name="anchors")(image)
     else:
         anchors = inputs["input_anchors"]
-
 
     proposal_count = config.POST_NMS_ROIS_TRAINING if training else config.POST_NMS_ROIS_INFERENCE
     rpn_rois = ProposalLayer(proposal_count=proposal_count, nms_threshold=config.RPN_NMS_THRESHOLD,

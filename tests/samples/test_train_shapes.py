@@ -6,10 +6,15 @@ import pytest
 from mrcnn.model import MaskRCNN
 from samples.shapes.train_shapes import ShapesConfig, ShapesInferenceConfig, evaluate, make_datasets
 
-# Measured on 2 CPU cores (12 epochs x 50 steps, batch 4, 128 px, seed 0): mask mAP@0.5 0.82 at
-# DETECTION_MIN_CONFIDENCE 0.7 (0.89 with no threshold), in about 4 minutes. The bar leaves room for run-to-run
-# variation of multi-threaded float sums.
+# The AP ranks every detection (DETECTION_MIN_CONFIDENCE 0), as AP is defined. With the demo's threshold of 0.7 the
+# score depended on how confident a run happened to be: eight runs of 2026-12-02 (12 epochs x 50 steps, batch 4,
+# 128 px; seeds 0, 1, 2 and repeats of seed 0, whose multi-threaded sums differ) scored 0.44-0.83 at 0.7 but
+# 0.64-0.86 without it, and the five with the fused batch norm 0.76-0.83. About 2 minutes on 2 idle cores.
 MAP_BAR = 0.7
+
+
+class _RankAllConfig(ShapesInferenceConfig):
+    DETECTION_MIN_CONFIDENCE = 0.0
 
 
 @pytest.mark.slow
@@ -18,7 +23,7 @@ def test_shapes_from_scratch_reaches_the_bar(tmp_path):
     train_set, val_set = make_datasets(train_count=500, val_count=50, seed=0)
     model = MaskRCNN("training", ShapesConfig(), str(tmp_path))
     model.train(train_set, val_set, learning_rate=ShapesConfig.LEARNING_RATE, epochs=12, layers="all", verbose=0)
-    inference = MaskRCNN("inference", ShapesInferenceConfig(), str(tmp_path))
+    inference = MaskRCNN("inference", _RankAllConfig(), str(tmp_path))
     inference.load_weights(model.find_last())
     score = evaluate(inference, val_set)
     print(f"shapes mask mAP@0.5 on 50 held-out images: {score:.3f}")
