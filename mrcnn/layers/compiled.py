@@ -36,7 +36,9 @@ class CompiledModel(keras.Model):
         if not isinstance(model, keras.Model):
             raise TypeError(f"CompiledModel '{self.name}': model must be a keras.Model, got {type(model).__name__}")
         self.model = model
-        self.jit_compile = bool(jit_compile)
+        # Not `self.jit_compile`: that is keras.Model's own setting for `compile()`, whose setter silently turns it
+        # off in some cases (op determinism enabled, Apple GPUs), which would drop XLA without a word.
+        self.use_xla = bool(jit_compile)
         self._functions = {}
 
     def _function(self, training):
@@ -45,7 +47,7 @@ class CompiledModel(keras.Model):
 
             def run(inputs):
                 return model(inputs, training=training)
-            self._functions[training] = tf.function(run, jit_compile=self.jit_compile, reduce_retracing=True)
+            self._functions[training] = tf.function(run, jit_compile=self.use_xla, reduce_retracing=True)
         return self._functions[training]
 
     def call(self, inputs, training=None):
@@ -56,7 +58,7 @@ class CompiledModel(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"model": keras.saving.serialize_keras_object(self.model), "jit_compile": self.jit_compile})
+        config.update({"model": keras.saving.serialize_keras_object(self.model), "jit_compile": self.use_xla})
         return config
 
     @classmethod

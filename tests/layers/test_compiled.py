@@ -1,5 +1,9 @@
 """XLA for the trunk: CompiledModel computes what its sub-model computes, and Config.JIT_COMPILE changes nothing else."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -58,9 +62,21 @@ def test_layers_are_reachable_and_it_reloads_safely(tmp_path):
     path = str(tmp_path / "m.keras")
     outer.save(path)
     reloaded = keras.saving.load_model(path, safe_mode=True)
-    assert isinstance(reloaded.layers[1], CompiledModel) and reloaded.layers[1].jit_compile
+    assert isinstance(reloaded.layers[1], CompiledModel) and reloaded.layers[1].use_xla
     x = np.ones((1, 8, 8, 3), np.float32)
     np.testing.assert_allclose(reloaded.predict_on_batch(x)[1], outer.predict_on_batch(x)[1], rtol=1e-5)
+
+
+def test_xla_stays_on_when_op_determinism_is_enabled():
+    """keras.Model's own `jit_compile` setter turns itself off under op determinism; the layer's switch must not.
+    In a subprocess: TensorFlow has no public way to switch determinism off again."""
+    code = ("import keras, tensorflow as tf; tf.config.experimental.enable_op_determinism(); "
+            "from mrcnn.layers.compiled import CompiledModel; i = keras.Input((4,)); "
+            "print(CompiledModel(keras.Model(i, keras.layers.Dense(2)(i))).use_xla)")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "True"
 
 
 def test_refuses_what_is_not_a_model():
