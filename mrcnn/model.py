@@ -87,7 +87,9 @@ class MaskRCNN:
             model.set_loss_settings(config.LOSS_WEIGHTS, config.WEIGHT_DECAY)
         else:
             model = keras.Model(inputs, outputs, name="mask_rcnn")
-        use_fused_batch_norm(model)  # the same function, trained through the fused kernel (mrcnn/layers/batch_norm.py)
+        # The same function through the fused kernel (mrcnn/layers/batch_norm.py); in inference it is also folded into
+        # the convolutions.
+        use_fused_batch_norm(model, inference=mode == "inference")
         if config.TRAIN_BN is False:
             for layer in all_layers(model):
                 if isinstance(layer, keras.layers.BatchNormalization):

@@ -157,3 +157,34 @@ def test_frozen_batch_norm_stays_frozen(tmp_path):
     shape = (1,) + tuple(int(d) for d in layer.input.shape[1:3]) + (int(layer.input.shape[-1]),)
     layer(tf.random.normal(shape) + 5.0, training=True)
     np.testing.assert_array_equal(layer.moving_mean.numpy(), before)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+def test_inference_kernel_normalizes_with_the_moving_statistics_as_keras(dtype):
+    """The fused kernel with the moving statistics: y = (x - mean) / sqrt(var + eps) * gamma + beta, as Keras."""
+    x = tf.constant(np.random.default_rng(4).normal(1.0, 2.0, (3, 5, 4, 6)), tf.float32)
+    plain, _ = _pair(x.shape)
+    fused = BatchNorm(dtype=dtype)
+    fused.build(x.shape)
+    fused.set_weights(plain.get_weights())
+    fused.inference_kernel = True
+    gamma, beta, mean, var = (w.numpy() for w in plain.weights)
+    expected = (x.numpy() - mean) / np.sqrt(var + plain.epsilon) * gamma + beta
+    inputs = x if dtype == "float32" else tf.cast(x, tf.bfloat16)
+    for training in (False, None):
+        y = tf.function(lambda v: fused(v, training=training))(inputs)
+        assert y.dtype == inputs.dtype
+        np.testing.assert_allclose(tf.cast(y, tf.float32).numpy(), expected, rtol=0.02 if dtype != "float32" else 1e-5,
+                                   atol=0.05 if dtype != "float32" else 1e-5)
+    np.testing.assert_allclose(fused(tf.cast(x, fused.compute_dtype), training=True).numpy().mean(), beta.mean(),
+                               atol=0.05)  # training still normalizes with the batch statistics
+    assert fused(tf.zeros((0, 5, 4, 6), fused.compute_dtype), training=False).shape == (0, 5, 4, 6)
+
+
+def test_only_the_inference_model_uses_the_inference_kernel(tmp_path):
+    inference = MaskRCNN("inference", TinyConfig(), str(tmp_path))
+    training = MaskRCNN("training", TinyConfig(), str(tmp_path))
+    norms = {mode: [layer for layer in all_layers(model.keras_model) if isinstance(layer, BatchNorm)]
+             for mode, model in (("inference", inference), ("training", training))}
+    assert norms["inference"] and all(layer.inference_kernel for layer in norms["inference"])
+    assert norms["training"] and not any(layer.inference_kernel for layer in norms["training"])
