@@ -5,7 +5,8 @@
     python benchmarks/compare_torchvision.py --repeats 3 --skip-scaling
 
 Both models: ResNet50-FPN, random weights, 512x512 images (the bench_core.py synthetic boxes), 9 classes, the same
-limits — 6000 proposals before NMS (torchvision counts per pyramid level: 1200 x 5), 1000 after NMS in inference and
+heads (ours with torchvision's 256-channel RPN convolution, RPN_CONV_CHANNELS 256; a second row times ours with
+Matterport's 512, our default, which costs as much again as the whole ResNet50 at P2), the same limits — 6000 proposals before NMS (torchvision counts per pyramid level: 1200 x 5), 1000 after NMS in inference and
 2000 in training, 256 RPN anchors and 100 ROIs per image for the heads, 100 detections per image with no score
 threshold (so both run the mask head on exactly 100 detections; the printed counts show it), batch norm trained
 (torchvision trains it when no pretrained weights are given), SGD with momentum 0.9. Each framework runs in its own
@@ -33,6 +34,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 from timing import timed  # noqa: E402
 
 NUM_CLASSES = 9
+RPN_CHANNELS = 256  # torchvision's RPNHead: a 3x3 convolution that keeps the FPN's 256 channels
 LIMITS = {"pre_nms": 6000, "post_nms_inference": 1000, "post_nms_training": 2000, "rpn_anchors": 256,
           "train_rois": 100, "detections": 100}
 
@@ -66,13 +68,15 @@ def write_data(size, count, path):
 
 # ---- ours ------------------------------------------------------------------------------------------------------------
 
-def ours(phase, size, batch, repeats):
+def ours(phase, size, batch, repeats, rpn_channels=RPN_CHANNELS):
     from bench_core import BenchConfig
     from mrcnn.data.generator import DataGenerator
     from mrcnn.model import MaskRCNN, build_optimizer
     from mrcnn.precision import resolve_policy
 
     class CompareConfig(BenchConfig):
+        BACKBONE = "resnet50"
+        RPN_CONV_CHANNELS = rpn_channels
         IMAGE_MIN_DIM = IMAGE_MAX_DIM = size
         IMAGES_PER_GPU = batch
         PRE_NMS_LIMIT = LIMITS["pre_nms"]
@@ -86,7 +90,7 @@ def ours(phase, size, batch, repeats):
 
     config = CompareConfig()
     dataset, images = synthetic(size, batch)
-    result = {"framework": "ours", "phase": phase, "size": size, "batch": batch,
+    result = {"framework": "ours", "phase": phase, "size": size, "batch": batch, "backbone": config.BACKBONE,
               "precision": resolve_policy(config.DTYPE_POLICY)}
     if phase == "inference":
         model = MaskRCNN("inference", config, "/tmp/mrcnn-compare")
@@ -156,10 +160,11 @@ def torchvision_run(phase, size, batch, repeats, data, bf16=False):
 
 # ---- driver ----------------------------------------------------------------------------------------------------------
 
-def run_worker(framework, phase, size, batch, repeats, bf16=False):
+def run_worker(framework, phase, size, batch, repeats, bf16=False, rpn_channels=RPN_CHANNELS):
     """Run one measurement in a fresh subprocess; returns its result dict."""
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, "--phase", phase, "--size", str(size),
-           "--batch", str(batch), "--repeats", str(repeats)] + (["--torch-bf16"] if bf16 else [])
+           "--batch", str(batch), "--repeats", str(repeats), "--rpn-channels", str(rpn_channels)]
+    cmd += ["--torch-bf16"] if bf16 else []
     if framework == "torchvision":
         path = os.path.join(tempfile.gettempdir(), f"mrcnn-compare-{size}-{batch}.npz")
         write_data(size, batch, path)
@@ -182,11 +187,12 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=512, help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--rpn-channels", type=int, default=RPN_CHANNELS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
         if args.worker == "ours":
-            result = ours(args.phase, args.size, args.batch, args.repeats)
+            result = ours(args.phase, args.size, args.batch, args.repeats, rpn_channels=args.rpn_channels)
         else:
             result = torchvision_run(args.phase, args.size, args.batch, args.repeats, args.data, bf16=args.torch_bf16)
         print(json.dumps(result))
@@ -206,11 +212,15 @@ def main(argv=None):
               f"{mine['peak_rss_mb']:10.0f}{theirs['peak_rss_mb']:9.0f}")
         if phase == "inference":
             print(f"{'  detections per image':28}{mine['detections']:12d}{theirs['detections']:14d}")
+        matterport = run_worker("ours", phase, 512, batch, args.repeats, rpn_channels=512)
+        print(f"{'  ours, 512-channel RPN conv':28}{matterport['seconds']:12.3f}{'':14}"
+              f"{theirs['seconds'] / matterport['seconds']:9.2f}x{matterport['peak_rss_mb']:10.0f}")
         if args.torch_bf16:
             theirs16 = run_worker("torchvision", phase, 512, batch, args.repeats, bf16=True)
             print(f"{'  torchvision bf16 autocast':28}{'':12}{theirs16['seconds']:14.3f}"
                   f"{theirs16['seconds'] / mine['seconds']:9.2f}x{'':10}{theirs16['peak_rss_mb']:9.0f}")
-    print(f"ours computes in {mine['precision']}; torchvision in float32")
+    print(f"ours: {mine['backbone']}-FPN in {mine['precision']}, RPN conv {RPN_CHANNELS} channels unless said; "
+          "torchvision in float32")
 
     if not args.skip_scaling:
         print("\nours, by image size (inference batch 1 s/image; training batch 2 s/step):")
