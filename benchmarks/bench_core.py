@@ -22,6 +22,7 @@ from timing import timed  # noqa: E402
 from mrcnn.config import DTYPE_POLICIES, Config  # noqa: E402
 from mrcnn.data.generator import DataGenerator  # noqa: E402
 from mrcnn.model import MaskRCNN, build_optimizer  # noqa: E402
+from mrcnn.training.optimizer_state import build_optimizer_variables  # noqa: E402
 from mrcnn.precision import resolve_policy  # noqa: E402
 
 
@@ -95,6 +96,7 @@ def main(argv=None):
     if not args.skip_train:
         model = MaskRCNN("training", config, "/tmp/mrcnn-bench")
         model.keras_model.compile(optimizer=build_optimizer(config, 0.001))
+        build_optimizer_variables(model.keras_model)  # before the first step, as MaskRCNN.train does
         generator = DataGenerator(dataset, config, steps=4, seed=0)
         batch = generator[0]
         med, lo, hi = timed(lambda: model.keras_model.train_on_batch(batch), args.repeats)

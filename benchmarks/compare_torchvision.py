@@ -72,6 +72,7 @@ def ours(phase, size, batch, repeats, rpn_channels=RPN_CHANNELS):
     from bench_core import BenchConfig
     from mrcnn.data.generator import DataGenerator
     from mrcnn.model import MaskRCNN, build_optimizer
+    from mrcnn.training.optimizer_state import build_optimizer_variables
     from mrcnn.precision import resolve_policy
 
     class CompareConfig(BenchConfig):
@@ -99,6 +100,7 @@ def ours(phase, size, batch, repeats, rpn_channels=RPN_CHANNELS):
     else:
         model = MaskRCNN("training", config, "/tmp/mrcnn-compare")
         model.keras_model.compile(optimizer=build_optimizer(config, 0.001))
+        build_optimizer_variables(model.keras_model)  # before the first step, as MaskRCNN.train does
         data = DataGenerator(dataset, config, steps=1, seed=0)[0]
         result["seconds"] = timed(lambda: model.keras_model.train_on_batch(data), repeats)[0]  # per step
     result["peak_rss_mb"] = peak_rss_mb()
