@@ -6,8 +6,10 @@
 
 Both models: ResNet50-FPN, random weights, 512x512 images (the bench_core.py synthetic boxes), 9 classes, the same
 heads (ours with torchvision's 256-channel RPN convolution, RPN_CONV_CHANNELS 256; a second row times ours with
-Matterport's 512, our default, which costs as much again as the whole ResNet50 at P2), the same limits — 6000 proposals before NMS (torchvision counts per pyramid level: 1200 x 5), 1000 after NMS in inference and
-2000 in training, 256 RPN anchors and 100 ROIs per image for the heads, 100 detections per image with no score
+Matterport's 512, our default, which costs as much again as the whole ResNet50 at P2; a third, in training, with
+Config.RECOMPUTE_BACKBONE, which recomputes the backbone's activations in the backward pass), the same limits:
+6000 proposals before NMS (torchvision counts per pyramid level: 1200 x 5), 1000 after NMS in inference and 2000 in
+training, 256 RPN anchors and 100 ROIs per image for the heads, 100 detections per image with no score
 threshold (so both run the mask head on exactly 100 detections; the printed counts show it), batch norm trained
 (torchvision trains it when no pretrained weights are given), SGD with momentum 0.9. Each framework runs in its own
 subprocess so that its peak memory (ru_maxrss) is its own; timings are medians over `--repeats` runs after two
@@ -68,7 +70,7 @@ def write_data(size, count, path):
 
 # ---- ours ------------------------------------------------------------------------------------------------------------
 
-def ours(phase, size, batch, repeats, rpn_channels=RPN_CHANNELS):
+def ours(phase, size, batch, repeats, rpn_channels=RPN_CHANNELS, recompute=False):
     from bench_core import BenchConfig
     from mrcnn.data.generator import DataGenerator
     from mrcnn.model import MaskRCNN, build_optimizer
@@ -78,6 +80,7 @@ def ours(phase, size, batch, repeats, rpn_channels=RPN_CHANNELS):
     class CompareConfig(BenchConfig):
         BACKBONE = "resnet50"
         RPN_CONV_CHANNELS = rpn_channels
+        RECOMPUTE_BACKBONE = recompute
         IMAGE_MIN_DIM = IMAGE_MAX_DIM = size
         IMAGES_PER_GPU = batch
         PRE_NMS_LIMIT = LIMITS["pre_nms"]
@@ -162,11 +165,11 @@ def torchvision_run(phase, size, batch, repeats, data, bf16=False):
 
 # ---- driver ----------------------------------------------------------------------------------------------------------
 
-def run_worker(framework, phase, size, batch, repeats, bf16=False, rpn_channels=RPN_CHANNELS):
+def run_worker(framework, phase, size, batch, repeats, bf16=False, rpn_channels=RPN_CHANNELS, recompute=False):
     """Run one measurement in a fresh subprocess; returns its result dict."""
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, "--phase", phase, "--size", str(size),
            "--batch", str(batch), "--repeats", str(repeats), "--rpn-channels", str(rpn_channels)]
-    cmd += ["--torch-bf16"] if bf16 else []
+    cmd += (["--torch-bf16"] if bf16 else []) + (["--recompute"] if recompute else [])
     if framework == "torchvision":
         path = os.path.join(tempfile.gettempdir(), f"mrcnn-compare-{size}-{batch}.npz")
         write_data(size, batch, path)
@@ -190,11 +193,13 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--rpn-channels", type=int, default=RPN_CHANNELS, help=argparse.SUPPRESS)
+    parser.add_argument("--recompute", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
         if args.worker == "ours":
-            result = ours(args.phase, args.size, args.batch, args.repeats, rpn_channels=args.rpn_channels)
+            result = ours(args.phase, args.size, args.batch, args.repeats, rpn_channels=args.rpn_channels,
+                          recompute=args.recompute)
         else:
             result = torchvision_run(args.phase, args.size, args.batch, args.repeats, args.data, bf16=args.torch_bf16)
         print(json.dumps(result))
@@ -214,9 +219,13 @@ def main(argv=None):
               f"{mine['peak_rss_mb']:10.0f}{theirs['peak_rss_mb']:9.0f}")
         if phase == "inference":
             print(f"{'  detections per image':28}{mine['detections']:12d}{theirs['detections']:14d}")
-        matterport = run_worker("ours", phase, 512, batch, args.repeats, rpn_channels=512)
-        print(f"{'  ours, 512-channel RPN conv':28}{matterport['seconds']:12.3f}{'':14}"
-              f"{theirs['seconds'] / matterport['seconds']:9.2f}x{matterport['peak_rss_mb']:10.0f}")
+        variants = [("  ours, 512-channel RPN conv", {"rpn_channels": 512})]
+        if phase == "training":
+            variants.append(("  ours, RECOMPUTE_BACKBONE", {"recompute": True}))
+        for label, settings in variants:
+            other = run_worker("ours", phase, 512, batch, args.repeats, **settings)
+            print(f"{label:28}{other['seconds']:12.3f}{'':14}{theirs['seconds'] / other['seconds']:9.2f}x"
+                  f"{other['peak_rss_mb']:10.0f}")
         if args.torch_bf16:
             theirs16 = run_worker("torchvision", phase, 512, batch, args.repeats, bf16=True)
             print(f"{'  torchvision bf16 autocast':28}{'':12}{theirs16['seconds']:14.3f}"

@@ -204,6 +204,11 @@ class Config:
     # do not use oneDNN; see the README's measurements). On GPUs it may pay: measure with benchmarks/bench_core.py.
     JIT_COMPILE = False
 
+    # Recomputation (mrcnn/backbones/segments.py): True keeps only the backbone's block outputs for the backward pass
+    # and recomputes the rest block by block, trading one more backbone forward pass per step for memory (ResNet50,
+    # 512 px, batch 2: see the README's measurements). Off by default.
+    RECOMPUTE_BACKBONE = False
+
     # ---- derived values -------------------------------------------------------------------------------------------
 
     @property
@@ -390,6 +395,8 @@ class Config:
             raise ValueError(f"Config.DTYPE_POLICY = {self.DTYPE_POLICY!r}: valid values are {DTYPE_POLICIES}")
         if not isinstance(self.JIT_COMPILE, (bool, np.bool_)):
             raise ValueError(f"Config.JIT_COMPILE = {self.JIT_COMPILE!r}: must be True or False")
+        if not isinstance(self.RECOMPUTE_BACKBONE, (bool, np.bool_)):
+            raise ValueError(f"Config.RECOMPUTE_BACKBONE = {self.RECOMPUTE_BACKBONE!r}: must be True or False")
         if self.GRADIENT_CLIP_NORM is not None and self.GRADIENT_CLIP_NORM <= 0:
             raise ValueError(f"Config.GRADIENT_CLIP_NORM = {self.GRADIENT_CLIP_NORM}: must be positive or None")
         return self

@@ -35,6 +35,7 @@ import keras
 import numpy as np
 
 from mrcnn.backbones import backbone_features
+from mrcnn.backbones.segments import recomputed_features
 from mrcnn.data.anchors import get_anchors
 from mrcnn.heads.classifier import fpn_classifier_head
 from mrcnn.heads.fpn import build_fpn
@@ -54,7 +55,11 @@ def build_backbone(input_image, config):
     """[C2, C3, C4, C5] for Config.BACKBONE: a registered name (its input conversion included, see
     mrcnn/backbones/preprocess.py) or a callable with Matterport's contract
     `f(input_image, stage5=True, train_bn=TRAIN_BN) -> [C1, C2, C3, C4, C5]`."""
-    return backbone_features(config.BACKBONE, input_image, train_bn=config.TRAIN_BN, mean_pixel=config.MEAN_PIXEL)
+    def features(image):
+        return backbone_features(config.BACKBONE, image, train_bn=config.TRAIN_BN, mean_pixel=config.MEAN_PIXEL)
+    if config.RECOMPUTE_BACKBONE:  # its activations are recomputed in the backward pass (mrcnn/backbones/segments.py)
+        return recomputed_features(features, input_image)
+    return features(input_image)
 
 
 def build_trunk(input_image, config):

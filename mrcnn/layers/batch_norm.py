@@ -27,6 +27,9 @@ the moving statistics as they are, where Keras' layer turns them into NaN.
 keras.applications backbones and user backbones included, to this class in place.
 """
 
+import contextlib
+import threading
+
 import keras
 import tensorflow as tf
 
@@ -34,6 +37,21 @@ from mrcnn.weights_io import all_layers
 
 # Activation dtypes the fused kernel takes directly (its statistics, scale and offset are float32 in every case).
 FUSED_DTYPES = (tf.float32, tf.bfloat16, tf.float16)
+
+_FROZEN = threading.local()
+
+
+@contextlib.contextmanager
+def statistics_frozen():
+    """Within it, `BatchNorm` layers called in training still normalize with the batch statistics but leave their
+    moving statistics alone: for the second forward pass of a recomputed segment (mrcnn/layers/recompute.py), which
+    would otherwise move them twice per step. It acts while the graph is traced."""
+    before = getattr(_FROZEN, "on", False)
+    _FROZEN.on = True
+    try:
+        yield
+    finally:
+        _FROZEN.on = before
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
@@ -74,8 +92,9 @@ class BatchNorm(keras.layers.BatchNormalization):
         keep = tf.where(count > 0.0, self.momentum, 1.0)
         mean = tf.where(count > 0.0, tf.stop_gradient(mean), 0.0)
         variance = tf.where(count > 0.0, tf.stop_gradient(variance), 0.0)
-        self.moving_mean.assign(self.moving_mean * keep + mean * (1.0 - keep))
-        self.moving_variance.assign(self.moving_variance * keep + variance * (1.0 - keep))
+        if not getattr(_FROZEN, "on", False):
+            self.moving_mean.assign(self.moving_mean * keep + mean * (1.0 - keep))
+            self.moving_variance.assign(self.moving_variance * keep + variance * (1.0 - keep))
         return tf.cast(y, self.compute_dtype)
 
     def _gamma_beta(self, channels):

@@ -17,25 +17,22 @@ as without it. XLA compiles once per input shape (once in training; per molded i
 import keras
 import tensorflow as tf
 
+from mrcnn.layers.sub_model import SubModel
+
 
 @keras.saving.register_keras_serializable(package="mrcnn")
-class CompiledModel(keras.Model):
+class CompiledModel(SubModel):
     """Calls `model` (a built functional keras.Model) through `tf.function(jit_compile=jit_compile)`.
 
     Args:
         model: the sub-model; its inputs and outputs are this layer's (a list when it has several outputs).
         jit_compile: True compiles with XLA; False runs the same sub-model without it (for comparisons).
-    The `training` flag is passed on to the sub-model (one compiled function per value). It is a keras.Model itself,
-    so that walkers of nested models (mrcnn.weights_io.all_layers: weight loading by name, set_trainable, TRAIN_BN)
-    reach the sub-model's layers.
+    The `training` flag is passed on to the sub-model (one compiled function per value). A `SubModel`: its layers
+    are reachable as nested layers (mrcnn/layers/sub_model.py).
     """
 
     def __init__(self, model, jit_compile=True, **kwargs):
-        kwargs.setdefault("autocast", False)  # the sub-model's layers keep their own dtype policies
-        super().__init__(**kwargs)
-        if not isinstance(model, keras.Model):
-            raise TypeError(f"CompiledModel '{self.name}': model must be a keras.Model, got {type(model).__name__}")
-        self.model = model
+        super().__init__(model, **kwargs)
         # Not `self.jit_compile`: that is keras.Model's own setting for `compile()`, whose setter silently turns it
         # off in some cases (op determinism enabled, Apple GPUs), which would drop XLA without a word.
         self.use_xla = bool(jit_compile)
@@ -53,16 +50,7 @@ class CompiledModel(keras.Model):
     def call(self, inputs, training=None):
         return self._function(bool(training))(inputs)
 
-    def compute_output_spec(self, inputs, training=None):
-        return self.model.compute_output_spec(inputs)
-
     def get_config(self):
         config = super().get_config()
-        config.update({"model": keras.saving.serialize_keras_object(self.model), "jit_compile": self.use_xla})
+        config["jit_compile"] = self.use_xla
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["model"] = keras.saving.deserialize_keras_object(config["model"])
-        return cls(**config)
