@@ -57,7 +57,8 @@ CPU_PRESET = {
 
 
 def make_config(inference=False, preset="paper", backbone=None, image_size=None, images_per_gpu=None,
-                gpu_count=None, steps_per_epoch=None, validation_steps=None, from_scratch=False):
+                gpu_count=None, steps_per_epoch=None, validation_steps=None, from_scratch=False,
+                recompute_backbone=False):
     """A PbcConfig (or PbcInferenceConfig) with the command line's overrides applied.
 
     Args:
@@ -65,6 +66,7 @@ def make_config(inference=False, preset="paper", backbone=None, image_size=None,
         image_size: IMAGE_MIN_DIM = IMAGE_MAX_DIM = image_size; the anchor scales follow it (Table 2's 512 px uses
             Matterport's 32..512), so cells keep the same anchors relative to the image.
         from_scratch: no pretrained weights: batch norm trains and Adam replaces SGD (see the README).
+        recompute_backbone: Config.RECOMPUTE_BACKBONE (less memory for a slower step, training only).
     """
     if preset not in PRESETS:
         raise ValueError(f"preset {preset!r}: valid presets are {PRESETS}")
@@ -86,6 +88,7 @@ def make_config(inference=False, preset="paper", backbone=None, image_size=None,
             config.STEPS_PER_EPOCH = int(steps_per_epoch)
         if validation_steps is not None:
             config.VALIDATION_STEPS = int(validation_steps)
+        config.RECOMPUTE_BACKBONE = bool(recompute_backbone)
     if from_scratch:
         config.TRAIN_BN = True
         config.OPTIMIZER = "ADAM"

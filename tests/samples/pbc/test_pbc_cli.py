@@ -34,6 +34,8 @@ def test_overrides_and_from_scratch():
     assert (config.IMAGE_MAX_DIM, config.BATCH_SIZE, config.STEPS_PER_EPOCH, config.VALIDATION_STEPS) == (128, 3, 7, 2)
     assert config.RPN_ANCHOR_SCALES == (8, 16, 32, 64, 128)
     assert config.TRAIN_BN is True and config.OPTIMIZER == "ADAM"
+    assert config.RECOMPUTE_BACKBONE is False
+    assert make_config(recompute_backbone=True).RECOMPUTE_BACKBONE is True
     with pytest.raises(ValueError, match="divisible by 64"):
         make_config(image_size=100)
     with pytest.raises(ValueError, match="preset"):
@@ -108,3 +110,10 @@ def test_synthetic_train_evaluate_detect(tmp_path, capsys):
     results = json.load(open(os.path.join(det, "results.json")))
     assert all({"image_id", "category_id", "bbox", "score", "segmentation"} <= set(r) for r in results)
     assert "skipped 1 unreadable" in capsys.readouterr().out
+
+
+def test_recompute_backbone_flag_reaches_the_training_config():
+    args = pbc.build_parser().parse_args(["train", "--dataset", "synthetic", "--recompute-backbone"] + TINY)
+    assert pbc._config_from_args(args).RECOMPUTE_BACKBONE is True
+    args = pbc.build_parser().parse_args(["train", "--dataset", "synthetic"] + TINY)
+    assert pbc._config_from_args(args).RECOMPUTE_BACKBONE is False
