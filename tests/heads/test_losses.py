@@ -201,3 +201,25 @@ def test_weight_decay_empty_and_bad():
         losses.weight_decay_loss([], -0.1)
     with pytest.raises(ValueError, match="weight_decay"):
         losses.weight_decay_loss([], "0.1")
+
+
+def test_weight_decay_gradients_are_the_losses_gradients():
+    """add_weight_decay_gradients(g) == g + d weight_decay_loss / dw, gamma and beta untouched, None -> decay alone."""
+    rng = np.random.default_rng(5)
+    kernel = keras.Variable(rng.normal(size=(3, 2)).astype("float32"), name="kernel")
+    bias = keras.Variable(rng.normal(size=(2,)).astype("float32"), name="bias")
+    gamma = keras.Variable(np.ones(2, "float32"), name="gamma")
+    weights = [kernel, bias, gamma]
+    with tf.GradientTape() as tape:
+        loss = losses.weight_decay_loss(weights, 0.01)
+    expected = tape.gradient(loss, [kernel, bias])
+    others = [tf.ones((3, 2)), None, tf.fill((2,), 3.0)]
+    added = losses.add_weight_decay_gradients(others, weights, 0.01, scale=0.5)
+    np.testing.assert_allclose(added[0].numpy(), 1.0 + 0.5 * expected[0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(added[1].numpy(), 0.5 * expected[1].numpy(), rtol=1e-6)  # no other gradient
+    np.testing.assert_allclose(added[2].numpy(), [3.0, 3.0])  # gamma: no decay
+    # hand value: 2 * 0.01 * w / 6 for the kernel
+    np.testing.assert_allclose(expected[0].numpy(), 2 * 0.01 * kernel.numpy() / 6, rtol=1e-6)
+    assert losses.add_weight_decay_gradients(others, weights, 0.0) == others
+    with pytest.raises(ValueError, match="weight_decay"):
+        losses.add_weight_decay_gradients(others, weights, -1.0)
