@@ -360,7 +360,7 @@ def build_parser():
     p.add_argument("--no-augmentation", action="store_true", help="no flips / rotations")
     p.add_argument("--recompute-backbone", action="store_true",
                    help="recompute the backbone's activations in the backward pass: less memory, a slower step "
-                        "(Config.RECOMPUTE_BACKBONE; ResNet50 at 512 px, batch 2: -10%% memory, +25%% time on a CPU)")
+                        "(Config.RECOMPUTE_BACKBONE; ResNet50 at 512 px, batch 2: -12%% memory, +15%% time on a CPU)")
     p.add_argument("--val-map-images", type=int, default=0,
                    help="after each epoch, score mask mAP on the first N validation images and write val_mAP50 and "
                         "val_mask_mAP to TensorBoard (default: 0, off)")
