@@ -5,6 +5,7 @@ It runs in a subprocess because logical devices and multi-worker collectives mus
     python tests/training/distribute_check.py compare      # 1 replica vs 2 replicas on 2 logical CPUs, this process
     python tests/training/distribute_check.py reference --out ref.npz   # 1 replica only, weights saved
     TF_CONFIG=... python tests/training/distribute_check.py worker --out w0.npz   # one MultiWorkerMirroredStrategy task
+    DISTCHECK_RECOMPUTE=1 python tests/training/distribute_check.py compare    # the same with RECOMPUTE_BACKBONE
 
 The last line of stdout is `RESULT <json>`.
 
@@ -61,6 +62,7 @@ def check_config():
         WEIGHT_DECAY = 0.05
         GRADIENT_CLIP_NORM = 1.0
         LEARNING_RATE = 0.02
+        RECOMPUTE_BACKBONE = os.environ.get("DISTCHECK_RECOMPUTE") == "1"
 
     return CheckConfig()
 
@@ -179,6 +181,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("compare", "reference", "worker"))
     parser.add_argument("--out", help="save the weights after training to this .npz")
+    parser.add_argument("--out-paths", help="compare: also save them by variable path to this .npz")
     parser.add_argument("--logs", default=None, help="model_dir (default: a temporary folder)")
     args = parser.parse_args()
     _setup_devices(args.mode)
@@ -207,6 +210,9 @@ def main():
         result["weight_scale"] = max(float(np.max(np.abs(w))) for w in weights_one)
         if args.out:
             np.savez(args.out, *weights_one)
+        if args.out_paths:
+            np.savez(args.out_paths, **{v.path: v.numpy() for v in one.keras_model.weights})
+        result["recompute"] = config.RECOMPUTE_BACKBONE
         result["train"] = train_with_model_train(two)
     else:
         keras.utils.set_random_seed(SEED)

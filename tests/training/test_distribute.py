@@ -238,7 +238,8 @@ def _result(process, timeout=900):
 def compare_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("distribute")
     reference = str(folder / "one_replica.npz")
-    return _result(_run(["compare", "--out", reference, "--logs", str(folder / "logs")])), reference
+    return _result(_run(["compare", "--out", reference, "--out-paths", str(folder / "one_replica_paths.npz"),
+                         "--logs", str(folder / "logs")])), reference
 
 
 # Both runs use TensorFlow's deterministic kernels (distribute_check.py): without them two identical 1-replica runs
@@ -313,3 +314,23 @@ def test_two_worker_processes_train_like_one_replica(compare_run, tmp_path):
     for i in range(2):
         weights = np.load(tmp_path / f"worker{i}.npz")
         assert max(float(np.max(np.abs(weights[k] - one[k]))) for k in one.files) < WEIGHT_ATOL
+
+
+@pytest.mark.slow
+def test_recomputation_trains_like_the_plain_model_on_one_and_two_replicas(compare_run, tmp_path):
+    """RECOMPUTE_BACKBONE under MirroredStrategy: 2 replicas give what 1 gives, and both what the plain model gives
+    (weights compared by variable path: the backbone's layers sit inside the segments)."""
+    result, reference = compare_run
+    recomputed = _result(_run(["compare", "--out-paths", str(tmp_path / "recomputed.npz"), "--logs",
+                               str(tmp_path / "logs")], {"DISTCHECK_RECOMPUTE": "1"}))
+    assert recomputed["recompute"] is True and result["recompute"] is False
+    assert recomputed["replicas"] == [1, 2]
+    assert recomputed["max_weight_diff"] < WEIGHT_ATOL
+    for step_plain, step_recomputed in zip(result["logs"][0], recomputed["logs"][0]):
+        for name in step_plain:
+            assert step_recomputed[name] == pytest.approx(step_plain[name], rel=LOSS_RTOL), name
+    plain = np.load(reference.replace(".npz", "_paths.npz"))
+    mine = np.load(tmp_path / "recomputed.npz")
+    assert set(mine.files) == set(plain.files)
+    assert max(float(np.max(np.abs(mine[k] - plain[k]))) for k in plain.files) < WEIGHT_ATOL
+    assert all(np.isfinite(v[0]) for v in recomputed["train"]["history"].values())
