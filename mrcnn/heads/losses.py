@@ -276,10 +276,8 @@ def add_weight_decay_gradients(gradients, weights, weight_decay, scale=1.0):
         if not _decayed(variable):
             out.append(gradient)
             continue
-        value = tf.convert_to_tensor(variable) if gradient is None else None
-        if gradient is not None:
-            with tf.control_dependencies([gradient]):
-                value = tf.convert_to_tensor(variable)
+        with tf.control_dependencies([] if gradient is None else [gradient]):
+            value = tf.convert_to_tensor(variable)
         size = tf.cast(tf.size(value), value.dtype)
         term = tf.cast(2.0 * weight_decay * scale, value.dtype) * value / size
         out.append(term if gradient is None else gradient + tf.cast(term, gradient.dtype))
