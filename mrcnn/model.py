@@ -34,7 +34,7 @@ from mrcnn.data.loader import check_dataset
 from mrcnn.data.mold import mold_inputs, unmold_detections
 from mrcnn.graph import build_graph
 from mrcnn.layers.batch_norm import use_fused_batch_norm
-from mrcnn.precision import resolve_policy
+from mrcnn.precision import resolve_policy, store_weights_in_compute_dtype
 from mrcnn.training import checkpoints, distribute, optimizer_state, preflight
 from mrcnn.training.callbacks import EpochCheckpoint, LossCurves, NanGuard, NonFiniteLoss
 from mrcnn.training.trainer import MaskRCNNTrainer
@@ -90,6 +90,8 @@ class MaskRCNN:
         # The same function through the fused kernel (mrcnn/layers/batch_norm.py); in inference it is also folded into
         # the convolutions.
         use_fused_batch_norm(model, inference=mode == "inference")
+        if mode == "inference":  # 16-bit layers keep 16-bit weights: the same outputs, less memory (mrcnn/precision.py)
+            store_weights_in_compute_dtype(model)
         if config.TRAIN_BN is False:
             for layer in all_layers(model):
                 if isinstance(layer, keras.layers.BatchNormalization):

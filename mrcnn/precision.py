@@ -1,7 +1,7 @@
 """Mixed precision: which Keras dtype policy the model is built with (Config.DTYPE_POLICY).
 
 Under a mixed policy the convolutions and dense layers of the backbone, FPN and heads compute in 16 bits and keep
-float32 weights; everything that is a box, a delta, a logit or a probability stays float32 on purpose:
+float32 weights (the inference model keeps them in 16 bits: `store_weights_in_compute_dtype`); everything that is a box, a delta, a logit or a probability stays float32 on purpose:
   - the RPN's and the heads' last layers (rpn_class_raw, rpn_bbox_pred, mrcnn_class_logits, mrcnn_bbox_fc,
     mrcnn_mask) and the softmax/reshape/concatenate layers after them: they feed the losses and the box decoding;
   - every custom layer that handles boxes or anchors (ProposalLayer, DetectionTargetLayer, PyramidROIAlign,
@@ -90,3 +90,50 @@ def dtype_policy_scope(name):
         yield policy
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def store_weights_in_compute_dtype(model):
+    """Keep the weights of `model`'s 16-bit layers in 16 bits: for a model that only runs forward (inference).
+
+    A layer under a mixed policy stores float32 variables and casts each one to its compute dtype every time it is
+    read (Keras' autocast). In inference nothing ever needs the float32 value, so each such variable is replaced by
+    one holding the cast value: the layer computes exactly what it computed before (same cast, made once), the
+    model holds half the bytes for those weights and the graph no longer makes a 16-bit copy of every weight on
+    each call (ResNet50-FPN at 512 px: about 170 MB less at peak). Only autocast variables of autocasting layers
+    are replaced, so batch norm's statistics, and any variable a layer keeps float32 on purpose, stay float32; the
+    layer's policy becomes its compute dtype (so a saved and reloaded model is built the same way). Variable names,
+    paths and order are kept; assigning float32 arrays later (`set_weights`, `load_weights`) rounds them as the
+    cast did. Returns the number of variables replaced.
+    """
+    from keras.src import backend
+
+    replaced = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        policy = layer.dtype_policy
+        if not layer.autocast or policy.variable_dtype == policy.compute_dtype:
+            continue
+        changed = False
+        for store_name, store in (("trainable_variables", layer._trainable_variables),
+                                  ("non_trainable_variables", layer._non_trainable_variables)):
+            for index, old in enumerate(list(store)):
+                if not old._autocast or old.dtype != policy.variable_dtype:
+                    continue
+                with contextlib.ExitStack() as scopes:  # the old variable's path, one name scope per level
+                    for part in old.path.split("/")[:-1]:
+                        scopes.enter_context(backend.name_scope(part))
+                    new = backend.Variable(initializer=backend.cast(old.value, policy.compute_dtype),
+                                           dtype=policy.compute_dtype, trainable=old.trainable, name=old.name)
+                # In place of the old one in the layer's own list (which fixes the order of `weights`), in Keras'
+                # tracker and under the attribute that held it (e.g. Conv2D._kernel), so nothing keeps it alive.
+                store[index] = new
+                ids = layer._tracker.stored_ids[store_name]
+                ids.discard(id(old))
+                ids.add(id(new))
+                for attribute, value in list(vars(layer).items()):
+                    if value is old:
+                        setattr(layer, attribute, new)
+                replaced += 1
+                changed = True
+        if changed:
+            layer.dtype_policy = policy.compute_dtype
+    return replaced

@@ -5,7 +5,8 @@ differs). Keras 3 dropped `by_name`, so this module reads the file with h5py and
 Both layouts reduce to {layer name: [arrays in the layer's variable order]}:
 
 - Keras 3: `layers/<key>/vars/0..n` (nested models: `layers/<key>/layers/<key>/vars`), the `vars` group's attribute
-  `name` holding the layer's name.
+  `name` holding the layer's name. Keras writes a bfloat16 variable (an inference model's 16-bit weights,
+  mrcnn/precision.py) as raw 2-byte values with the attribute `dtype` "bfloat16"; those are read as float32.
 - Keras 2: root (or `model_weights/`) attribute `layer_names`, each layer group with attribute `weight_names`; h5py 3
   returns these attributes as `bytes` or `str` depending on how they were written, so both are accepted.
 """
@@ -16,6 +17,7 @@ import os
 
 import h5py
 import keras
+import ml_dtypes
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,13 @@ def _read_keras2(root):
     return out
 
 
+def _array(dataset):
+    """The values of one Keras 3 variable dataset (bfloat16 ones as float32, exactly)."""
+    if text(dataset.attrs.get("dtype", "")) == "bfloat16":
+        return np.asarray(dataset, dtype=ml_dtypes.bfloat16).astype(np.float32)
+    return np.asarray(dataset)
+
+
 def _read_keras3(group, out):
     for key in group:
         item = group[key]
@@ -69,7 +78,7 @@ def _read_keras3(group, out):
         if "vars" in item and len(item["vars"]):
             vars_group = item["vars"]
             name = text(vars_group.attrs.get("name", key))
-            out[name] = [np.asarray(vars_group[str(i)]) for i in range(len(vars_group))]
+            out[name] = [_array(vars_group[str(i)]) for i in range(len(vars_group))]
         if "layers" in item:
             _read_keras3(item["layers"], out)
 

@@ -79,7 +79,9 @@ def test_mixed_model_keeps_boxes_and_logits_float32(tmp_path):
         assert layers[name].compute_dtype == "float32", name
     for name in ("fpn_p2", "rpn_conv_shared", "mrcnn_class_conv1", "mrcnn_mask_conv1", "tiny_stem_conv"):
         assert layers[name].compute_dtype == "bfloat16", name
-        assert layers[name].variable_dtype == "float32", name
+        # Inference keeps them in the compute dtype (store_weights_in_compute_dtype), batch norm's in float32.
+        assert {w.dtype for w in layers[name].weights} == {"bfloat16"}, name
+    assert {w.dtype for w in layers["tiny_stem_bn"].weights} == {"float32"}
     image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)
     molded, metas, _ = model.mold_inputs([image])
     raw = model._run(molded, metas)
@@ -122,7 +124,8 @@ def test_mixed_training_step_is_finite_and_keeps_float32_weights(tmp_path, polic
 
 
 def test_mixed_weights_round_trip_to_bfloat16_rounding(tmp_path):
-    """A saved mixed-precision model reloads with float32 weights bit for bit; its outputs agree with the original
+    """A saved mixed-precision inference model (16-bit layers' weights written as bfloat16) reloads bit for bit,
+    also into a training model's float32 variables; its outputs agree with the original
     to bfloat16 rounding (oneDNN may sum in another order in another instance, and bfloat16 amplifies that)."""
     config = _config("mixed_bfloat16", IMAGES_PER_GPU=1)
     first = MaskRCNN("inference", config, str(tmp_path))
@@ -132,7 +135,86 @@ def test_mixed_weights_round_trip_to_bfloat16_rounding(tmp_path):
     second.load_weights(path)
     for a, b in zip(first.keras_model.get_weights(), second.keras_model.get_weights()):
         np.testing.assert_array_equal(a, b)
+    trainer = MaskRCNN("training", config, str(tmp_path))
+    trainer.load_weights(path)
+    stored = {w.path: np.asarray(w.numpy(), np.float32) for w in first.keras_model.weights}
+    assert {w.dtype for w in trainer.keras_model.weights} == {"float32"}
+    matched = [w for w in trainer.keras_model.weights if w.path in stored]
+    assert len(matched) == len(stored)
+    for w in matched:
+        np.testing.assert_array_equal(w.numpy(), stored[w.path], err_msg=w.path)
     image = np.random.default_rng(2).integers(0, 255, (64, 64, 3), np.uint8)
     molded, metas, _ = first.mold_inputs([image])
     a, b = first._run(molded, metas), second._run(molded, metas)
     assert np.abs(a["rpn_bbox"] - b["rpn_bbox"]).max() <= 0.02 * np.abs(a["rpn_bbox"]).max()
+
+
+def _small_mixed_model(policy="mixed_bfloat16"):
+    with precision.dtype_policy_scope(policy):
+        inputs = keras.Input((8, 8, 3))
+        x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+        x = keras.layers.BatchNormalization(name="bn")(x)
+        x = keras.layers.TimeDistributed(keras.layers.Dense(5, name="dense"), name="td")(x)
+        outputs = keras.layers.Dense(2, dtype="float32", name="logits")(x)
+        return keras.Model(inputs, outputs)
+
+
+def test_store_weights_in_compute_dtype_keeps_outputs_names_and_order():
+    keras.utils.set_random_seed(3)
+    model = _small_mixed_model()
+    model.get_layer("bn").moving_mean.assign(np.full(4, 0.123456789, np.float32))
+    x = np.random.default_rng(3).normal(size=(2, 8, 8, 3)).astype(np.float32)
+    before = np.asarray(model(x))
+    paths = [w.path for w in model.weights]
+    old_kernel = model.get_layer("conv").kernel
+    # conv kernel + bias, dense kernel + bias inside TimeDistributed; not bn (statistics), not the float32 logits
+    assert precision.store_weights_in_compute_dtype(model) == 4
+    np.testing.assert_array_equal(np.asarray(model(x)), before)  # the very same cast, made once
+    assert [w.path for w in model.weights] == paths
+    dtypes = {w.path: w.dtype for w in model.weights}
+    assert dtypes["conv/kernel"] == dtypes["td/dense/bias"] == "bfloat16"
+    assert {dtypes[p] for p in paths if p.startswith(("bn/", "logits/"))} == {"float32"}
+    assert model.get_layer("bn").moving_mean.numpy()[0] == np.float32(0.123456789)  # not rounded to 8 bits
+    assert model.get_layer("conv").kernel is not old_kernel
+    assert all(w is not old_kernel for w in model.weights)
+    assert model.get_layer("conv").dtype_policy.name == "bfloat16"
+    # float32 arrays assigned later are rounded as the layer's cast rounds them
+    values = [np.full(w.shape, 1.0 + 2.0 ** -12, np.float32) for w in model.get_layer("conv").weights]
+    model.get_layer("conv").set_weights(values)
+    assert float(model.get_layer("conv").kernel.numpy().ravel()[0]) == 1.0
+    assert precision.store_weights_in_compute_dtype(model) == 0  # nothing left to do
+
+
+def test_store_weights_in_compute_dtype_leaves_float32_models_alone():
+    model = _small_mixed_model("float32")
+    assert precision.store_weights_in_compute_dtype(model) == 0
+    assert {w.dtype for w in model.weights} == {"float32"}
+
+
+def test_mixed_inference_model_detects_like_its_float32_stored_self(tmp_path):
+    """The inference model stores 16-bit weights; with the weights of a training model (float32 file) it gives
+    exactly what the same graph with float32-stored weights gives."""
+    from mrcnn.graph import build_graph
+    from mrcnn.layers.batch_norm import use_fused_batch_norm
+
+    config = _config("mixed_bfloat16", IMAGES_PER_GPU=1)
+    trained = MaskRCNN("training", config, str(tmp_path))
+    path = str(tmp_path / "trained.weights.h5")
+    trained.keras_model.save_weights(path)
+    model = MaskRCNN("inference", config, str(tmp_path))
+    model.load_weights(path)
+    inputs, outputs = build_graph("inference", config)  # the same graph, weights left in float32
+    reference = keras.Model(inputs, outputs)
+    use_fused_batch_norm(reference, inference=True)
+    from mrcnn.weights_io import assign_weights, read_weights
+    assign_weights(reference, read_weights(path), strict=True)
+    assert "bfloat16" in {w.dtype for w in model.keras_model.weights}
+    assert {w.dtype for w in reference.weights} == {"float32"}
+    image = np.random.default_rng(4).integers(0, 255, (64, 64, 3), np.uint8)
+    molded, metas, _ = model.mold_inputs([image])
+    ours = model._run(molded, metas)
+    anchors = model.get_anchors(molded.shape[1:3])[np.newaxis]
+    theirs = reference.predict_on_batch({"input_image": molded.astype(np.float32),
+                                         "input_image_meta": metas.astype(np.float32), "input_anchors": anchors})
+    for key in ("detections", "mrcnn_mask", "rpn_rois"):
+        np.testing.assert_array_equal(ours[key], np.asarray(theirs[key]), err_msg=key)
