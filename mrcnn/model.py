@@ -37,6 +37,7 @@ from mrcnn.layers.batch_norm import use_fused_batch_norm
 from mrcnn.precision import resolve_policy, store_weights_in_compute_dtype
 from mrcnn.training import checkpoints, distribute, optimizer_state, preflight
 from mrcnn.training.callbacks import EpochCheckpoint, LossCurves, NanGuard, NonFiniteLoss
+from mrcnn.training.sgd import SGD
 from mrcnn.training.trainer import MaskRCNNTrainer
 from mrcnn.weights_io import all_layers, assign_weights, read_weights
 
@@ -333,8 +334,8 @@ def build_optimizer(config, learning_rate):
     if str(config.OPTIMIZER).upper() == "ADAM":
         optimizer = keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.GRADIENT_CLIP_NORM)
     else:
-        optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.LEARNING_MOMENTUM,
-                                         clipnorm=config.GRADIENT_CLIP_NORM)
+        optimizer = SGD(learning_rate=learning_rate, momentum=config.LEARNING_MOMENTUM,
+                        clipnorm=config.GRADIENT_CLIP_NORM)  # Keras' SGD, each update one kernel (training/sgd.py)
     if resolve_policy(config.DTYPE_POLICY) == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer

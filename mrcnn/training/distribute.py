@@ -237,7 +237,8 @@ def global_gradients(optimizer, gradients):
     sum. When the optimizer clips, the gradients are therefore summed here, clipped as Keras would clip one device's
     gradients (loss scaling undone for the clip), and divided by n, so that the optimizer's own clip leaves them be
     (their norm is at most 1/n of the limit) and its sum gives back the clipped global gradients. This costs a
-    second all-reduce of the gradients; without clipping, or with one replica, `gradients` is returned as it is.
+    second all-reduce of the gradients; without clipping, with one replica, or with an optimizer that clips the
+    summed gradients itself (`clips_summed_gradients`: mrcnn.training.sgd.SGD), `gradients` is returned as it is.
 
     Args:
         optimizer: a Keras optimizer (or LossScaleOptimizer) in the replica context.
@@ -246,7 +247,8 @@ def global_gradients(optimizer, gradients):
     replicas = replicas_in_sync()
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     clipnorm, global_clipnorm, clipvalue = inner.clipnorm, inner.global_clipnorm, inner.clipvalue
-    if replicas == 1 or not (clipnorm or global_clipnorm or clipvalue):
+    clips_sum = getattr(inner, "clips_summed_gradients", False)
+    if replicas == 1 or not (clipnorm or global_clipnorm or clipvalue) or clips_sum:
         return gradients
     summed = [tf.convert_to_tensor(g) for g in sum_over_replicas(list(gradients))]  # IndexedSlices made dense
     scale = tf.convert_to_tensor(optimizer.scale_loss(tf.constant(1.0)), tf.float32)  # loss scaling, else 1
