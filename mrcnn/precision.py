@@ -1,7 +1,8 @@
 """Mixed precision: which Keras dtype policy the model is built with (Config.DTYPE_POLICY).
 
 Under a mixed policy the convolutions and dense layers of the backbone, FPN and heads compute in 16 bits and keep
-float32 weights (the inference model keeps them in 16 bits: `store_weights_in_compute_dtype`); everything that is a box, a delta, a logit or a probability stays float32 on purpose:
+float32 weights (the inference model keeps them in 16 bits: `store_weights_in_compute_dtype`); everything that is a
+box, a delta, a logit or a probability stays float32 on purpose:
   - the RPN's and the heads' last layers (rpn_class_raw, rpn_bbox_pred, mrcnn_class_logits, mrcnn_bbox_fc,
     mrcnn_mask) and the softmax/reshape/concatenate layers after them: they feed the losses and the box decoding;
   - every custom layer that handles boxes or anchors (ProposalLayer, DetectionTargetLayer, PyramidROIAlign,

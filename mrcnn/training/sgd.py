@@ -32,8 +32,7 @@ import tensorflow as tf
 
 def _handle(variable):
     """The resource handle of a Keras variable or of the per-device tf.Variable a distribution strategy passes."""
-    variable = getattr(variable, "value", variable) if isinstance(variable, keras.Variable) else variable
-    return variable.handle
+    return (variable.value if isinstance(variable, keras.Variable) else variable).handle
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
