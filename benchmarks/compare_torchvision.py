@@ -1,7 +1,7 @@
 """Our Mask R-CNN against torchvision's maskrcnn_resnet50_fpn on this CPU: time per image, training step, memory.
 
     pip install torch==2.14.1 torchvision==0.29.1      # benchmark-only; not in requirements.txt
-    python benchmarks/compare_torchvision.py            # ~15 minutes on 2 cores
+    python benchmarks/compare_torchvision.py            # ~20 minutes on 2 cores
     python benchmarks/compare_torchvision.py --repeats 3 --skip-scaling
 
 Both models: ResNet50-FPN, random weights, 512x512 images (the bench_core.py synthetic boxes), 9 classes, the same
