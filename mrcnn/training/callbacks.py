@@ -7,7 +7,7 @@ import math
 import keras
 import tensorflow as tf
 
-from mrcnn.training.checkpoints import (checkpoint_path, optimizer_state_path, prune_optimizer_states,
+from mrcnn.training.checkpoints import (PREFIX, checkpoint_path, optimizer_state_path, prune_optimizer_states,
                                         save_weights_atomic)
 from mrcnn.training.optimizer_state import save_optimizer_state
 
@@ -15,16 +15,17 @@ log = logging.getLogger(__name__)
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves the weights at the end of every epoch as `mask_rcnn_<name>_<epoch:04d>.weights.h5`, and before them the
-    optimizer's state as `mask_rcnn_<name>_<epoch:04d>.optimizer.h5` (see mrcnn.training.optimizer_state), both
-    atomically. Only the optimizer states of the last `keep_optimizer_states` epochs are kept (each is as large as
-    the trainable weights, twice that for Adam); weights checkpoints are never deleted.
+    """Saves the weights at the end of every epoch as `<prefix>_<name>_<epoch:04d>.weights.h5` (prefix "mask_rcnn"
+    by default), and before them the optimizer's state as `<prefix>_<name>_<epoch:04d>.optimizer.h5` (see
+    mrcnn.training.optimizer_state), both atomically. Only the optimizer states of the last `keep_optimizer_states`
+    epochs are kept (each is as large as the trainable weights, twice that for Adam); weights checkpoints are never
+    deleted.
 
     Put it before the callbacks that report the epoch (LossCurves): what they log then always belongs to an epoch
     whose checkpoint exists, and a run killed and resumed never reports an epoch twice.
     """
 
-    def __init__(self, log_dir, name, save_optimizer=True, keep_optimizer_states=2):
+    def __init__(self, log_dir, name, save_optimizer=True, keep_optimizer_states=2, prefix=PREFIX):
         super().__init__()
         if isinstance(keep_optimizer_states, bool) or not isinstance(keep_optimizer_states, int) \
                 or keep_optimizer_states < 1:
@@ -33,15 +34,16 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.name = name
         self.save_optimizer = save_optimizer
         self.keep_optimizer_states = keep_optimizer_states
+        self.prefix = prefix
 
     def on_epoch_end(self, epoch, logs=None):
         epoch += 1
         optimizer = getattr(self.model, "optimizer", None)
         if self.save_optimizer and optimizer is not None and optimizer.built:
-            save_optimizer_state(self.model, optimizer_state_path(self.log_dir, self.name, epoch), epoch)
-        path = checkpoint_path(self.log_dir, self.name, epoch)
+            save_optimizer_state(self.model, optimizer_state_path(self.log_dir, self.name, epoch, self.prefix), epoch)
+        path = checkpoint_path(self.log_dir, self.name, epoch, self.prefix)
         save_weights_atomic(self.model, path)
-        prune_optimizer_states(self.log_dir, self.name, epoch - self.keep_optimizer_states + 1)
+        prune_optimizer_states(self.log_dir, self.name, epoch - self.keep_optimizer_states + 1, self.prefix)
         log.info("saved %s", path)
 
 

@@ -6,6 +6,9 @@ Layout (Matterport's, with Keras 3's weights suffix):
     <model_dir>/<name><YYYYmmddTHHMM>/mask_rcnn_<name>_<epoch:04d>.optimizer.h5   (optimizer state, latest two)
     <model_dir>/<name><YYYYmmddTHHMM>/config.json
 
+Other kinds of run (a backbone pretrained as a classifier, mrcnn/training/pretrain.py) use the same layout with
+another file prefix than "mask_rcnn" (`prefix=`), so that their checkpoints are never mistaken for Mask R-CNN's.
+
 Every file is written to a hidden temporary `.tmp-<pid>-<name>` in the same folder, flushed to disk and renamed into
 place, so a run killed while saving never leaves a half-written file under a checkpoint's name; the temporaries of
 dead processes are removed when a run starts in the folder. The optimizer state of an epoch is saved before its
@@ -20,10 +23,18 @@ import re
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_PATTERN = re.compile(r"^mask_rcnn_(?P<name>.+)_(?P<epoch>\d{4})\.weights\.h5$")
-OPTIMIZER_STATE_PATTERN = re.compile(r"^mask_rcnn_(?P<name>.+)_(?P<epoch>\d{4})\.optimizer\.h5$")
+PREFIX = "mask_rcnn"
 TEMPORARY_PATTERN = re.compile(r"^\.tmp-(?P<pid>\d+)-")
 RUN_DIR_PATTERN = re.compile(r"^(?P<name>.+)(?P<stamp>\d{8}T\d{4})$")
+
+
+def checkpoint_pattern(prefix=PREFIX, suffix="weights"):
+    """The regex of `<prefix>_<name>_<epoch:04d>.<suffix>.h5` file names (groups `name` and `epoch`)."""
+    return re.compile(rf"^{re.escape(prefix)}_(?P<name>.+)_(?P<epoch>\d{{4}})\.{re.escape(suffix)}\.h5$")
+
+
+CHECKPOINT_PATTERN = checkpoint_pattern()
+OPTIMIZER_STATE_PATTERN = checkpoint_pattern(suffix="optimizer")
 
 
 def new_log_dir(model_dir, name, now=None):
@@ -32,26 +43,26 @@ def new_log_dir(model_dir, name, now=None):
     return os.path.join(model_dir, f"{name.lower()}{now:%Y%m%dT%H%M}")
 
 
-def checkpoint_path(log_dir, name, epoch):
+def checkpoint_path(log_dir, name, epoch, prefix=PREFIX):
     """Path of the checkpoint saved at the end of `epoch` (1-based)."""
-    return os.path.join(log_dir, f"mask_rcnn_{name.lower()}_{epoch:04d}.weights.h5")
+    return os.path.join(log_dir, f"{prefix}_{name.lower()}_{epoch:04d}.weights.h5")
 
 
-def optimizer_state_path(log_dir, name, epoch):
+def optimizer_state_path(log_dir, name, epoch, prefix=PREFIX):
     """Path of the optimizer state saved at the end of `epoch` (beside its weights checkpoint)."""
-    return os.path.join(log_dir, f"mask_rcnn_{name.lower()}_{epoch:04d}.optimizer.h5")
+    return os.path.join(log_dir, f"{prefix}_{name.lower()}_{epoch:04d}.optimizer.h5")
 
 
-def parse_checkpoint(path):
-    """(log_dir, epoch) when `path` is named like one of our checkpoints, else None."""
-    match = CHECKPOINT_PATTERN.match(os.path.basename(path))
+def parse_checkpoint(path, prefix=PREFIX):
+    """(log_dir, epoch) when `path` is named like one of our `<prefix>_...` checkpoints, else None."""
+    match = checkpoint_pattern(prefix).match(os.path.basename(path))
     if not match:
         return None
     return os.path.dirname(os.path.abspath(path)), int(match.group("epoch"))
 
 
-def find_last(model_dir, name):
-    """Path of the last checkpoint of the newest run of `name` in `model_dir`.
+def find_last(model_dir, name, prefix=PREFIX):
+    """Path of the last `<prefix>_<name>_NNNN.weights.h5` checkpoint of the newest run of `name` in `model_dir`.
 
     Raises FileNotFoundError saying what was searched when there is none.
     """
@@ -65,10 +76,11 @@ def find_last(model_dir, name):
     # Newest run with a checkpoint: an interrupted run may have none yet.
     for run in reversed(runs):
         run_dir = os.path.join(model_dir, run)
-        checkpoints = sorted(f for f in os.listdir(run_dir) if CHECKPOINT_PATTERN.match(f))
+        pattern = checkpoint_pattern(prefix)
+        checkpoints = sorted(f for f in os.listdir(run_dir) if pattern.match(f))
         if checkpoints:
             return os.path.join(run_dir, checkpoints[-1])
-    raise FileNotFoundError(f"no checkpoint mask_rcnn_{name}_NNNN.weights.h5 in any run folder of {model_dir!r} "
+    raise FileNotFoundError(f"no checkpoint {prefix}_{name}_NNNN.weights.h5 in any run folder of {model_dir!r} "
                             f"({', '.join(runs)})")
 
 
@@ -148,14 +160,15 @@ def _process_alive(pid):
     return True
 
 
-def prune_optimizer_states(log_dir, name, keep_from_epoch):
+def prune_optimizer_states(log_dir, name, keep_from_epoch, prefix=PREFIX):
     """Delete this run's optimizer states of epochs before `keep_from_epoch` (weights checkpoints are never touched).
 
     Returns the names removed.
     """
     removed = []
+    pattern = checkpoint_pattern(prefix, suffix="optimizer")
     for entry in sorted(os.listdir(log_dir)):
-        match = OPTIMIZER_STATE_PATTERN.match(entry)
+        match = pattern.match(entry)
         if match and match.group("name") == name.lower() and int(match.group("epoch")) < keep_from_epoch:
             os.remove(os.path.join(log_dir, entry))
             removed.append(entry)
