@@ -1,0 +1,125 @@
+"""Augmentation for blood smears: what may change between two smears without changing what the cells are.
+
+Shape shorthand: H, W: image height and width, N: instances.
+
+A smear has no up, down, left or right, so the 8 rotations and reflections of the square are free extra data. Its
+magnification is fixed by the microscope but cells vary in size, and stain, lamp and camera shift the colours a
+little from slide to slide. `SmearAugmentation` draws, per image and from the caller's `numpy.random.Generator`:
+
+    geometry   a rotation by k * 90 degrees (k uniform in 0..3) and, with probability 1/2, a left-right flip
+               (together: each of the 8 symmetries of the square equally likely; a non-square image turns by
+               0 or 180 degrees only, so that its shape is kept);
+    scale      a zoom by z, log-uniform in [1 / (1 + scale), 1 + scale]; z > 1 crops a random window of
+               (H / z, W / z) and enlarges it, z < 1 shrinks the image into a random place of the frame and fills
+               the border with the image's reflection (masks with zeros);
+    colour     each channel multiplied by 1 + u (u uniform in +-channel_gain: white balance, stain hue), then
+               brightness x (1 + u_b), contrast about the image mean x (1 + u_c), saturation (the distance from the
+               pixel's grey value) x (1 + u_s), each u uniform in +-its amount; rounded and clipped to 0..255.
+
+Masks follow the geometry (nearest-neighbour resizing) and never the colours. The object is a plain callable with
+the `f(image, mask, rng) -> (image, mask)` contract of `mrcnn.data.augment.apply_augmentation`, so it serves both
+`MaskRCNN.train(augmentation=...)` and the backbone's pretraining (with N = 0 masks). Each amount 0 turns its part
+off; `SmearAugmentation(scale=0, channel_gain=0, brightness=0, contrast=0, saturation=0)` is flips and rotations
+only.
+"""
+
+import math
+
+import cv2
+import numpy as np
+
+
+class SmearAugmentation:
+    """Random symmetries of the square, a small zoom and small colour changes, applied to one image and its masks.
+
+    Args:
+        scale: zoom amount s >= 0: z is drawn log-uniformly in [1 / (1 + s), 1 + s] (0: no zoom).
+        channel_gain, brightness, contrast, saturation: relative amounts in [0, 1) (0: off).
+    Call: `augment(image, mask, rng)` with image uint8 [H, W, 3], mask bool [H, W, N] (N may be 0) and a
+    numpy.random.Generator; returns (uint8 [H, W, 3], bool [H, W, N]).
+    """
+
+    def __init__(self, scale=0.15, channel_gain=0.05, brightness=0.08, contrast=0.1, saturation=0.1):
+        for name, value in (("scale", scale), ("channel_gain", channel_gain), ("brightness", brightness),
+                            ("contrast", contrast), ("saturation", saturation)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value < 0 or (name != "scale" and value >= 1):
+                valid = "a number >= 0" if name == "scale" else "a number in [0, 1)"
+                raise ValueError(f"SmearAugmentation: {name}={value!r}; valid: {valid}")
+        self.scale = float(scale)
+        self.channel_gain = float(channel_gain)
+        self.brightness = float(brightness)
+        self.contrast = float(contrast)
+        self.saturation = float(saturation)
+
+    def __repr__(self):
+        return (f"SmearAugmentation(scale={self.scale}, channel_gain={self.channel_gain}, "
+                f"brightness={self.brightness}, contrast={self.contrast}, saturation={self.saturation})")
+
+    def __call__(self, image, mask, rng):
+        image = np.asarray(image)
+        mask = np.asarray(mask, dtype=bool)
+        if image.ndim != 3 or image.shape[-1] != 3 or mask.shape[:2] != image.shape[:2]:
+            raise ValueError(f"SmearAugmentation: image must be [H, W, 3] and mask [H, W, N] of the same H, W; got "
+                             f"{image.shape} and {mask.shape}")
+        k = int(rng.integers(4))
+        if image.shape[0] != image.shape[1]:
+            k = 2 * (k % 2)
+        image, mask = np.rot90(image, k), np.rot90(mask, k)
+        if rng.random() < 0.5:
+            image, mask = image[:, ::-1], mask[:, ::-1]
+        if self.scale:
+            zoom = math.exp(rng.uniform(-1.0, 1.0) * math.log1p(self.scale))
+            image, mask = _zoom(np.ascontiguousarray(image), np.ascontiguousarray(mask), zoom, rng)
+        image = self._colour(image, rng)
+        return np.ascontiguousarray(image), np.ascontiguousarray(mask)
+
+    def _colour(self, image, rng):
+        """The four colour changes, which are all affine in the pixel, as one 3x4 matrix applied by cv2.transform."""
+        if not (self.channel_gain or self.brightness or self.contrast or self.saturation):
+            return image
+        gains = 1.0 + rng.uniform(-self.channel_gain, self.channel_gain, size=3)
+        brightness = 1.0 + rng.uniform(-self.brightness, self.brightness)
+        contrast = 1.0 + rng.uniform(-self.contrast, self.contrast)
+        saturation = 1.0 + rng.uniform(-self.saturation, self.saturation)
+        # x -> gains * x -> brightness * x -> contrast * (x - mean) + mean -> saturation * (x - grey) + grey, where
+        # mean is over all pixels and channels and grey the pixel's mean over channels: saturation is the matrix
+        # s I + (1 - s) / 3 J (J all ones), which maps the constant (1 - c) mean to itself.
+        channel_means = np.asarray(cv2.mean(image)[:3])
+        mean = brightness * float(np.mean(gains * channel_means))
+        towards_grey = saturation * np.eye(3) + (1.0 - saturation) / 3.0 * np.ones((3, 3))
+        matrix = np.empty((3, 4))
+        matrix[:, :3] = contrast * brightness * towards_grey @ np.diag(gains)
+        matrix[:, 3] = (1.0 - contrast) * mean
+        return cv2.transform(np.ascontiguousarray(image, dtype=np.uint8), matrix)  # rounded, saturated to 0..255
+
+
+def _resize_masks(mask, size):
+    """bool [h, w, N] -> bool [size[0], size[1], N], nearest neighbour (cv2 takes at most 512 channels at once)."""
+    height, width = size
+    if mask.shape[-1] == 0:
+        return np.zeros((height, width, 0), bool)
+    parts = [cv2.resize(mask[:, :, i:i + 512].astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+             for i in range(0, mask.shape[-1], 512)]
+    parts = [p[:, :, np.newaxis] if p.ndim == 2 else p for p in parts]
+    return np.concatenate(parts, axis=-1).astype(bool)
+
+
+def _zoom(image, mask, zoom, rng):
+    """Zoom image [H, W, 3] and mask [H, W, N] by `zoom` about a random point, keeping H, W (see the module notes)."""
+    height, width = image.shape[:2]
+    if zoom >= 1.0:
+        h, w = max(1, round(height / zoom)), max(1, round(width / zoom))
+        y, x = int(rng.integers(height - h + 1)), int(rng.integers(width - w + 1))
+        image = cv2.resize(image[y:y + h, x:x + w], (width, height), interpolation=cv2.INTER_LINEAR)
+        return image, _resize_masks(mask[y:y + h, x:x + w], (height, width))
+    h, w = max(1, round(height * zoom)), max(1, round(width * zoom))
+    top, left = int(rng.integers(height - h + 1)), int(rng.integers(width - w + 1))
+    border = (top, height - h - top, left, width - w - left)
+    small = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+    image = cv2.copyMakeBorder(small, *border, borderType=cv2.BORDER_REFLECT_101)
+    if mask.shape[-1]:
+        mask = np.pad(_resize_masks(mask, (h, w)), ((border[0], border[1]), (border[2], border[3]), (0, 0)))
+    else:
+        mask = np.zeros((height, width, 0), bool)
+    return image, mask
