@@ -178,7 +178,7 @@ class MaskRCNN:
     # ---- training --------------------------------------------------------------------------------------------------
 
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
-              custom_callbacks=None, no_augmentation_sources=None, workers=2, verbose="auto"):
+              custom_callbacks=None, no_augmentation_sources=None, workers=2, verbose="auto", seed=None):
         """Train until epoch `epochs` (the final epoch number, Matterport's meaning) from `self.epoch`.
 
         Args:
@@ -191,6 +191,8 @@ class MaskRCNN:
             custom_callbacks: extra Keras callbacks.
             no_augmentation_sources: dataset sources never augmented.
             workers: threads loading batches.
+            seed: seed of the training and validation batches (image order, augmentation, anchor sampling); None
+                draws one. With `keras.utils.set_random_seed` called before the model is built, a run repeats.
 
         A model loaded from one of our checkpoints continues from it: next epoch, same run folder and TensorBoard
         curves, and the optimizer state saved beside the checkpoint (momentum or Adam moments, iteration count, so
@@ -211,9 +213,9 @@ class MaskRCNN:
         random_rois = 0 if config.USE_RPN_ROIS else config.POST_NMS_ROIS_TRAINING
         train_generator = DataGenerator(train_dataset, config, shuffle=True, augmentation=augmentation,
                                         no_augmentation_sources=no_augmentation_sources, random_rois=random_rois,
-                                        steps=config.STEPS_PER_EPOCH, workers=workers)
+                                        steps=config.STEPS_PER_EPOCH, workers=workers, seed=seed)
         val_generator = DataGenerator(val_dataset, config, shuffle=True, random_rois=random_rois,
-                                      steps=config.VALIDATION_STEPS, workers=workers)
+                                      steps=config.VALIDATION_STEPS, workers=workers, seed=seed)
         # A resumed run continues the data stream where it stopped.
         train_generator.epoch = val_generator.epoch = self.epoch
         # The checkpoint is written before the epoch is reported, so a resumed run never reports an epoch twice.

@@ -58,7 +58,7 @@ CPU_PRESET = {
 
 def make_config(inference=False, preset="paper", backbone=None, image_size=None, images_per_gpu=None,
                 gpu_count=None, steps_per_epoch=None, validation_steps=None, from_scratch=False,
-                recompute_backbone=False):
+                recompute_backbone=False, learning_rate=None, optimizer=None):
     """A PbcConfig (or PbcInferenceConfig) with the command line's overrides applied.
 
     Args:
@@ -67,6 +67,7 @@ def make_config(inference=False, preset="paper", backbone=None, image_size=None,
             Matterport's 32..512), so cells keep the same anchors relative to the image.
         from_scratch: no pretrained weights: batch norm trains and Adam replaces SGD (see the README).
         recompute_backbone: Config.RECOMPUTE_BACKBONE (less memory for a slower step, training only).
+        learning_rate, optimizer: Config.LEARNING_RATE and Config.OPTIMIZER ("SGD" or "ADAM"), applied last.
     """
     if preset not in PRESETS:
         raise ValueError(f"preset {preset!r}: valid presets are {PRESETS}")
@@ -93,6 +94,10 @@ def make_config(inference=False, preset="paper", backbone=None, image_size=None,
         config.TRAIN_BN = True
         config.OPTIMIZER = "ADAM"
         config.LEARNING_RATE = 0.001
+    if learning_rate is not None:
+        config.LEARNING_RATE = float(learning_rate)
+    if optimizer is not None:
+        config.OPTIMIZER = str(optimizer).upper()
     return config.validate()
 
 

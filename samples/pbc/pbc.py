@@ -94,9 +94,32 @@ def start_weights(model, weights, weights_file=None):
     else:
         path = resolve_weights(model, weights)
         report = model.load_weights(path, by_name=True)
+        if not report["loaded"]:
+            raise SystemExit(f"--weights {path}: no layer of this model ({model.config.BACKBONE} backbone) is in the "
+                             f"file; it holds {len(report['unused'])} other layers (another backbone?)")
+        _describe_pretrained(path, model.config, report)
     log.info("loaded %d layers (%d not in the file, %d shape-mismatched, %d excluded)", len(report["loaded"]),
              len(report["missing"]), len(report["mismatched"]), len(report["excluded"]))
     return report
+
+
+def _describe_pretrained(path, config, report):
+    """Say what a backbone file from `pbc.py pretrain` (its report beside it) brought into the detector."""
+    summary = path[:-len(".weights.h5")] + ".json" if path.endswith(".weights.h5") else None
+    if not summary or not os.path.isfile(summary):
+        return
+    try:
+        with open(summary, encoding="utf-8") as f:
+            pretrained = json.load(f)
+        accuracy, size = float(pretrained["val_accuracy"]), int(pretrained["image_shape"][0])
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return
+    print(f"pretrained backbone {pretrained.get('backbone')} ({size} px, val accuracy {accuracy:.4f} as a "
+          f"classifier): {len(report['loaded'])} layers loaded from {path}; {len(report['missing'])} layers (FPN, "
+          f"RPN, heads) start from random weights")
+    if size != config.IMAGE_MAX_DIM:
+        log.warning("%s was pretrained on %d px images and this model takes %d px: cells appear at another size",
+                    path, size, config.IMAGE_MAX_DIM)
 
 
 # ---- commands ---------------------------------------------------------------------------------------------------------
@@ -112,39 +135,44 @@ def cmd_annotate(args):
     return annotate.main(argv)
 
 
-def _resumed_from_scratch(args):
-    """True when --weights continues one of our runs (last, or a checkpoint with config.json beside it) that was
-    trained from scratch, so that the resumed run keeps its optimizer, batch-norm mode and schedule."""
+def _resumed_run_config(args):
+    """The saved config.json values of the run that --weights continues (last, or a checkpoint with config.json
+    beside it), or None when it starts a new run."""
     from mrcnn.training.checkpoints import find_last
     if args.weights == "last":
         try:
             path = find_last(args.logs, "pbc")
         except FileNotFoundError:
-            return False
+            return None
     elif os.path.isfile(args.weights):
         path = args.weights
     else:
-        return False
+        return None
     saved = os.path.join(os.path.dirname(os.path.abspath(path)), "config.json")
     if not os.path.isfile(saved):
-        return False
+        return None
     with open(saved, encoding="utf-8") as f:
-        values = json.load(f)
-    return values.get("TRAIN_BN") is True and values.get("OPTIMIZER") == "ADAM"
+        return json.load(f)
 
 
 def _config_from_args(args, inference=False):
+    """The config of this command line. A continued training run keeps its batch-norm mode (trained from scratch:
+    batch norm on), optimizer and learning rate unless the command line names them."""
     from samples.pbc.config import make_config
-    from_scratch = False
+    from_scratch, optimizer, learning_rate = False, None, None
     if not inference:
-        from_scratch = args.weights == "none" or _resumed_from_scratch(args)
+        saved = _resumed_run_config(args) or {}
+        from_scratch = args.weights == "none" or saved.get("TRAIN_BN") is True
+        optimizer = args.optimizer or saved.get("OPTIMIZER")
+        learning_rate = args.learning_rate if args.learning_rate is not None else saved.get("LEARNING_RATE")
     return make_config(inference=inference, preset=args.preset, backbone=args.backbone, image_size=args.image_size,
                        images_per_gpu=getattr(args, "images_per_gpu", None),
                        gpu_count=getattr(args, "gpu_count", None),
                        steps_per_epoch=getattr(args, "steps_per_epoch", None),
                        validation_steps=getattr(args, "validation_steps", None),
                        from_scratch=from_scratch,
-                       recompute_backbone=getattr(args, "recompute_backbone", False))
+                       recompute_backbone=getattr(args, "recompute_backbone", False),
+                       learning_rate=learning_rate, optimizer=optimizer)
 
 
 def cmd_train(args):
@@ -159,6 +187,9 @@ def cmd_train(args):
     print(f"train: {train_set.num_images} images, val: {val_set.num_images} images; backbone {config.BACKBONE}, "
           f"{config.IMAGE_MAX_DIM} px, global batch {config.BATCH_SIZE}, {config.STEPS_PER_EPOCH} steps x "
           f"{args.epochs} epochs")
+    if args.seed is not None:  # Python, NumPy and TensorFlow: the initial weights and the in-graph ROI sampling
+        import keras
+        keras.utils.set_random_seed(args.seed)
     model = MaskRCNN("training", config, args.logs)
     start_weights(model, args.weights, args.weights_file)
     augmentation = None if args.no_augmentation else _flips()
@@ -169,15 +200,23 @@ def cmd_train(args):
         callbacks.append(MeanAPCallback(lambda: MaskRCNN("inference", inference_config, args.logs), val_set,
                                         val_set.image_ids[:args.val_map_images], log_dir=model))
     start = time.time()
-    plan = schedule("none" if config.OPTIMIZER == "ADAM" else "pretrained", args.epochs)
+    plan = schedule("none" if config.TRAIN_BN is True else "pretrained", args.epochs)
     for end, layers, factor in plan:
         if end <= model.epoch:
             continue
         print(f"epochs {model.epoch + 1}-{end}: layers {layers}, learning rate {config.LEARNING_RATE * factor:g}")
         model.train(train_set, val_set, learning_rate=config.LEARNING_RATE * factor, epochs=end, layers=layers,
-                    augmentation=augmentation, custom_callbacks=callbacks, verbose=args.verbose)
+                    augmentation=augmentation, custom_callbacks=callbacks, verbose=args.verbose, seed=args.seed)
     print(f"trained to epoch {model.epoch} in {time.time() - start:.0f} s; checkpoints and TensorBoard logs in "
           f"{model.log_dir} (tensorboard --logdir {args.logs})")
+    return 0
+
+
+def cmd_pretrain(args):
+    from samples.pbc import pretrain
+    from samples.pbc.config import make_config
+    config = make_config(preset=args.preset, backbone=args.backbone, image_size=args.image_size, from_scratch=True)
+    pretrain.run(args, config, _progress)
     return 0
 
 
@@ -361,11 +400,22 @@ def build_parser():
     p.add_argument("--recompute-backbone", action="store_true",
                    help="recompute the backbone's activations in the backward pass: less memory, a slower step "
                         "(Config.RECOMPUTE_BACKBONE; ResNet50 at 512 px, batch 2: -12%% memory, +15%% time on a CPU)")
+    p.add_argument("--learning-rate", type=float, default=None,
+                   help="LEARNING_RATE of the first stage (default: 0.001; later stages of the pretrained plan use "
+                        "a tenth of it)")
+    p.add_argument("--optimizer", default=None, choices=["sgd", "adam"],
+                   help="OPTIMIZER (default: adam from scratch, Matterport's sgd from pretrained weights)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed Python, NumPy, TensorFlow and the data order, so that a run repeats on the same "
+                        "machine (default: none, a new draw every run)")
     p.add_argument("--val-map-images", type=int, default=0,
                    help="after each epoch, score mask mAP on the first N validation images and write val_mAP50 and "
                         "val_mask_mAP to TensorBoard (default: 0, off)")
     _model_options(p, training=True)
     p.set_defaults(func=cmd_train)
+
+    from samples.pbc.pretrain import add_parser as add_pretrain_parser
+    add_pretrain_parser(sub, _model_options).set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("evaluate", help="score a checkpoint: the paper's Tables 3-6 and more, as JSON and Markdown",
                        description="Detect on a subset and write metrics.json, report.md (laid out like the paper's "

@@ -117,3 +117,26 @@ def test_recompute_backbone_flag_reaches_the_training_config():
     assert pbc._config_from_args(args).RECOMPUTE_BACKBONE is True
     args = pbc.build_parser().parse_args(["train", "--dataset", "synthetic"] + TINY)
     assert pbc._config_from_args(args).RECOMPUTE_BACKBONE is False
+
+
+def test_optimizer_learning_rate_and_batch_norm_of_new_and_continued_runs(tmp_path):
+    def config(*argv):
+        args = pbc.build_parser().parse_args(["train", "--dataset", "synthetic", "--logs", str(tmp_path)]
+                                             + list(argv) + TINY)
+        made = pbc._config_from_args(args)
+        return made.TRAIN_BN, made.OPTIMIZER, made.LEARNING_RATE
+
+    weights = tmp_path / "backbone.weights.h5"
+    weights.write_bytes(b"")
+    assert config() == (True, "ADAM", 0.001)  # from scratch
+    assert config("--weights", str(weights)) == (False, "SGD", 0.001)  # Matterport's fine-tuning
+    assert config("--weights", str(weights), "--optimizer", "adam", "--learning-rate", "0.0005") == \
+        (False, "ADAM", 0.0005)
+    run = tmp_path / "pbc20260101T0000"
+    run.mkdir()
+    (run / "mask_rcnn_pbc_0003.weights.h5").write_bytes(b"")
+    (run / "config.json").write_text(json.dumps({"TRAIN_BN": False, "OPTIMIZER": "ADAM", "LEARNING_RATE": 0.0003}))
+    assert config("--weights", "last") == (False, "ADAM", 0.0003)  # a continued run keeps its settings
+    assert config("--weights", "last", "--learning-rate", "0.01") == (False, "ADAM", 0.01)
+    (run / "config.json").write_text(json.dumps({"TRAIN_BN": True, "OPTIMIZER": "SGD", "LEARNING_RATE": 0.02}))
+    assert config("--weights", str(run / "mask_rcnn_pbc_0003.weights.h5")) == (True, "SGD", 0.02)
