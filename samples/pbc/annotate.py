@@ -41,6 +41,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import filters, measure, morphology, transform
 
+from mrcnn import cli
+
 log = logging.getLogger(__name__)
 
 WORK_SIZE = 200  # working resolution (shorter side, px); larger images are downscaled, smaller ones kept
@@ -630,8 +632,9 @@ _write_contact_sheet = contact_sheet  # annotate_folder's argument of the same n
 
 
 def main(argv=None):
-    """Command line: annotate --dataset DIR --out FILE.json [--contact-sheet PNG] [--limit N] [--workers N]."""
-    parser = argparse.ArgumentParser(prog="annotate", description=__doc__.split("\n")[0])
+    """Command line: annotate --dataset DIR --out FILE.json [--contact-sheet PNG] [--limit N] [--workers N].
+    A mistake in the input is one line on stderr and exit status 2 (mrcnn.cli)."""
+    parser = argparse.ArgumentParser(prog="python -m samples.pbc.annotate", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, help="folder with <subset>/<class>/*.jpg (or <class>/*.jpg)")
     parser.add_argument("--out", required=True, help="COCO instances JSON to write")
     parser.add_argument("--contact-sheet", default=None, help="PNG of overlays for review (unsure images first)")
@@ -639,9 +642,13 @@ def main(argv=None):
     parser.add_argument("--subsets", nargs="+", default=["train", "val"], help="subset folders (default train val)")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress counter")
-    args = parser.parse_args(argv)
+    args = cli.parse_args(parser, argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return cli.run(_run, args)
+
+
+def _run(args):
     summary = annotate_folder(args.dataset, args.out, subsets=args.subsets, contact_sheet=args.contact_sheet,
                               limit=args.limit, workers=args.workers, progress=not args.quiet)
     print(f"{summary['images']} images, {summary['instances']} instances, {summary['unsure']} unsure "
