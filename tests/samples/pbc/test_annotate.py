@@ -1,5 +1,6 @@
-"""Tests of samples/pbc/annotate.py: segmentation of drawn smears with known masks, COCO output, contact sheet,
-and (when ../shared/data/wbc_masks exists) the IoU against expert masks."""
+"""Tests of samples/pbc/segmenter.py, annotate.py and contact_sheet.py: segmentation of drawn smears with known
+masks, COCO output, contact sheet, the command line, and (when ../shared/data/wbc_masks exists) the IoU against
+expert masks."""
 
 import importlib.util
 import json
