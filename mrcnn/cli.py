@@ -69,7 +69,7 @@ def add_debug_flag(parser, _subcommand=False):
     parser.set_defaults(cli_prog=parser.prog)
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for sub in set(action.choices.values()):  # aliases map to the same parser
+            for sub in dict.fromkeys(action.choices.values()):  # aliases map to the same parser
                 add_debug_flag(sub, _subcommand=True)
     return parser
 
