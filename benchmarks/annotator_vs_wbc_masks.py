@@ -1,4 +1,4 @@
-"""How well does the classical annotator (samples/pbc/annotate.py) segment a white cell? IoU against expert masks.
+"""How well does the classical annotator (samples/pbc/segmenter.py) segment a white cell? IoU against expert masks.
 
 Runs ``segment_cell`` on every image of the wbc_masks set (Zheng et al. 2018, dataset 1: 300 crops of about
 120 x 120 px with expert masks; a different microscope and stain from PBC, so nothing here was tuned on PBC) and
@@ -26,7 +26,7 @@ from PIL import Image
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from mrcnn.utils import compute_overlaps_masks  # noqa: E402
-from samples.pbc.annotate import segment_cell  # noqa: E402
+from samples.pbc.segmenter import segment_cell  # noqa: E402
 
 DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "wbc_masks")
 WBC_CLASSES = {1: "neutrophil", 2: "lymphocyte", 3: "monocyte", 4: "eosinophil", 5: "basophil"}

@@ -1,4 +1,5 @@
-"""Tests of mrcnn/utils.py: box math, resizing, masks, anchors, AP and the Dataset base class."""
+"""Tests of mrcnn/utils/ through the names mrcnn.utils exports: box math, resizing, masks, anchors, AP and the
+Dataset base class."""
 
 import logging
 import math

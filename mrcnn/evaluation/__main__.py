@@ -3,7 +3,8 @@
     python -m mrcnn.evaluation --gt instances_val.json --results results.json --out out/eval [--paper resnet101]
 
 Writes metrics.json (schema in the README), report.md, pr_curves.png and the confusion matrices into --out, and
-prints the report. --compare RUN_OR_METRICS... instead prints Tables 3-5 with one row per run.
+prints the report. --compare RUN_OR_METRICS... instead prints Tables 3-5 with one row per run. A mistake in the input
+(a missing or malformed file) is one line on stderr and exit status 2; --debug or MRCNN_DEBUG=1 shows the traceback.
 Shape shorthand: none (files in, files out).
 """
 
@@ -11,6 +12,7 @@ import argparse
 import logging
 import sys
 
+from mrcnn import cli
 from mrcnn.evaluation.evaluate import PRIMARY_VARIANT, VARIANT_ORDER, evaluate_coco_files
 from mrcnn.evaluation.losses import read_losses
 from mrcnn.evaluation.paper import BACKBONES, paper_values
@@ -43,15 +45,21 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    """Evaluate or compare; a mistake in the input is one line on stderr and exit status 2 (mrcnn.cli)."""
+    parser = build_parser()
+    args = cli.parse_args(parser, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    missing = [flag for flag, value in (("--gt", args.gt), ("--results", args.results), ("--out", args.out))
+               if not value]
+    if missing and not args.compare:
+        parser.error(f"{', '.join(missing)} required (or use --compare)")
+    return cli.run(_run, args)
+
+
+def _run(args):
     if args.compare:
         print(compare_runs(args.compare, variant=args.variant))
         return 0
-    missing = [flag for flag, value in (("--gt", args.gt), ("--results", args.results), ("--out", args.out))
-               if not value]
-    if missing:
-        build_parser().error(f"{', '.join(missing)} required (or use --compare)")
     source = {"backbone": args.backbone} if args.backbone else {}
     losses = read_losses(args.log_dir) if args.log_dir else None
     metrics = evaluate_coco_files(args.gt, args.results, image_dir=args.image_dir,

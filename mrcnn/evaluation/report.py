@@ -209,9 +209,13 @@ def load_metrics(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no metrics.json at {path}; run the evaluation first")
     with open(path, encoding="utf-8") as f:
-        metrics = json.load(f)
-    if metrics.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"{path}: schema_version {metrics.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+        try:
+            metrics = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e}); run the evaluation again") from None
+    version = metrics.get("schema_version") if isinstance(metrics, dict) else None
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"{path}: schema_version {version!r}, expected {SCHEMA_VERSION}")
     return metrics
 
 

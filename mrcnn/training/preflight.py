@@ -15,7 +15,6 @@ import os
 import shutil
 
 from mrcnn.training.checkpoints import temporary_path
-from mrcnn.training.optimizer_state import state_variables, variables_nbytes
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +25,9 @@ OVERHEAD_BYTES = 2 ** 20
 def checkpoint_bytes(keras_model):
     """Bytes one epoch's checkpoint needs on disk: every weight of the model, plus the optimizer's state when the
     model is compiled with a built optimizer, plus file overhead (see the module notes)."""
+    # Imported here: check_log_dir needs no Keras, so a command line can check its log folder before TF loads.
+    from mrcnn.training.optimizer_state import state_variables, variables_nbytes
+
     total = variables_nbytes(keras_model.weights)
     optimizer = getattr(keras_model, "optimizer", None)
     if optimizer is not None and optimizer.built:

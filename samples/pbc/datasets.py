@@ -24,7 +24,7 @@ What happens to bad input (E = ValueError, S = skipped with a logged warning, co
     root or subset folder missing, train/ without val/, subset "test" without root/test, no image at all: E
     a folder that is not a class, a class without a folder: logged warning
     an image file (or symbolic link) resolving outside root: S
-    annotation problems: as documented in readers.py (unknown class names: E unless skip_unknown)
+    annotation problems: as documented in readers/__init__.py (unknown class names: E unless skip_unknown)
     subset images that the annotation file does not list, or lists without instances: S (not registered;
         keep_empty=True keeps the latter as images without objects); no annotated image at all: E
     verify=True: images above max_pixels or that fail to decode are found while loading: S (otherwise

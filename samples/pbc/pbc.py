@@ -10,7 +10,8 @@
 
 `--dataset synthetic` uses generated smears with exact masks (no download): the quick way to see everything work.
 The paper's configuration (Table 2) is the default; `--preset cpu` and the size overrides make CPU runs short.
-Run `pbc.py COMMAND --help` for each command's options.
+Run `pbc.py COMMAND --help` for each command's options. A mistake in the input (a missing folder, a bad JSON file, no
+checkpoint to continue) is one line on stderr and exit status 2; `--debug` or MRCNN_DEBUG=1 shows the traceback.
 """
 
 import argparse
@@ -22,6 +23,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+
+from mrcnn import cli  # noqa: E402  (standard library only: errors are reported before TensorFlow loads)
+from mrcnn.cli import UsageError  # noqa: E402
 
 log = logging.getLogger("pbc")
 
@@ -43,7 +47,8 @@ def load_dataset(dataset, subset, annotations=None, image_size=128, synthetic_co
     else:
         from samples.pbc.datasets import PbcFolderDataset
         if not os.path.isdir(dataset):
-            raise SystemExit(f"--dataset {dataset}: no such folder (give a folder in PBC's layout, or 'synthetic')")
+            raise FileNotFoundError(f"--dataset {dataset}: no such folder (give a folder in PBC's layout, or "
+                                    "'synthetic')")
         ds = PbcFolderDataset()
         report = ds.load_folder(dataset, subset, annotations=annotations)
         if report is not None and (report.skipped_images or report.skipped_instances):
@@ -54,23 +59,38 @@ def load_dataset(dataset, subset, annotations=None, image_size=128, synthetic_co
 
 def _need_annotations(args):
     if args.dataset != "synthetic" and not args.annotations:
-        raise SystemExit(f"--dataset {args.dataset} has no masks: PBC ships class folders only. Make instance "
+        raise UsageError(f"--dataset {args.dataset} has no masks: PBC ships class folders only. Make instance "
                          "annotations first (`pbc.py annotate --dataset DIR --out FILE.json`, or label with "
                          "MakeSense) and pass them with --annotations FILE.json")
 
 
 # ---- weights ----------------------------------------------------------------------------------------------------------
 
+def find_weights(weights, logs, name="pbc"):
+    """Path of `weights`: "last" -> the newest checkpoint of run `name` under `logs`, else an existing file.
+    Needs no model, so a missing file is reported before TensorFlow builds anything."""
+    if weights == "last":
+        from mrcnn.training.checkpoints import find_last
+        try:
+            return find_last(logs, name)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"--weights last: {e}. Train first, or give a weights file") from None
+    if not os.path.isfile(weights):
+        raise FileNotFoundError(f"--weights {weights}: no such file ({WEIGHTS_CHOICES})")
+    return weights
+
+
 def resolve_weights(model, weights):
     """Path of `weights` ("last" -> the newest checkpoint of this config's NAME in the model's log folder)."""
-    if weights == "last":
-        try:
-            return model.find_last()
-        except FileNotFoundError as e:
-            raise SystemExit(f"--weights last: {e}. Train first, or give a weights file") from None
-    if not os.path.isfile(weights):
-        raise SystemExit(f"--weights {weights}: no such file ({WEIGHTS_CHOICES})")
-    return weights
+    return find_weights(weights, model.model_dir, model.config.NAME)
+
+
+def _check_weights_args(args, config):
+    """--weights and --weights-file name files that exist (checked before loading data or building a model)."""
+    if args.weights not in ("none", "imagenet", "coco"):
+        find_weights(args.weights, args.logs, config.NAME)
+    if args.weights_file and not os.path.isfile(args.weights_file):
+        raise FileNotFoundError(f"--weights-file {args.weights_file}: no such file")
 
 
 def start_weights(model, weights, weights_file=None):
@@ -80,16 +100,10 @@ def start_weights(model, weights, weights_file=None):
         return None
     if weights == "imagenet":
         from mrcnn.backbones.pretrained import load_imagenet_weights
-        try:
-            report = load_imagenet_weights(model.keras_model, model.config.BACKBONE, path=weights_file)
-        except FileNotFoundError as e:
-            raise SystemExit(str(e)) from None
+        report = load_imagenet_weights(model.keras_model, model.config.BACKBONE, path=weights_file)
     elif weights == "coco":
         from mrcnn.backbones.pretrained import coco_weights_path, load_coco_weights
-        try:
-            path = coco_weights_path(weights_file)
-        except FileNotFoundError as e:
-            raise SystemExit(str(e)) from None
+        path = coco_weights_path(weights_file)
         report = load_coco_weights(model.keras_model, path, num_classes_match=model.config.NUM_CLASSES == 81)
     else:
         path = resolve_weights(model, weights)
@@ -176,14 +190,17 @@ def _config_from_args(args, inference=False):
 
 
 def cmd_train(args):
-    from mrcnn.model import MaskRCNN
-    from mrcnn.training import distribute
     from samples.pbc.config import schedule
 
     _need_annotations(args)
     config = _config_from_args(args)
+    _check_weights_args(args, config)
     train_set = load_dataset(args.dataset, "train", args.annotations, config.IMAGE_MAX_DIM, args.synthetic_count)
     val_set = load_dataset(args.dataset, "val", args.annotations, config.IMAGE_MAX_DIM)
+    from mrcnn.training.preflight import check_log_dir
+    check_log_dir(args.logs, 0)  # writable; the free space is checked once the checkpoint's size is known
+    from mrcnn.model import MaskRCNN  # TensorFlow loads here, once the inputs have passed their checks
+    from mrcnn.training import distribute
     print(f"train: {train_set.num_images} images, val: {val_set.num_images} images; backbone {config.BACKBONE}, "
           f"{config.IMAGE_MAX_DIM} px, global batch {config.BATCH_SIZE}, {config.STEPS_PER_EPOCH} steps x "
           f"{args.epochs} epochs")
@@ -232,13 +249,19 @@ def _flips():
     return augment
 
 
-def _inference_model(args):
-    from mrcnn.model import MaskRCNN
+def _inference_config(args):
     config = _config_from_args(args, inference=True)
     if args.min_confidence is not None:
         config.DETECTION_MIN_CONFIDENCE = args.min_confidence
+    return config
+
+
+def _inference_model(args, config=None):
+    """(model with the --weights loaded, weights path); the weights are found before the model is built."""
+    config = config or _inference_config(args)
+    path = find_weights(args.weights, args.logs, config.NAME)
+    from mrcnn.model import MaskRCNN
     model = MaskRCNN("inference", config, args.logs)
-    path = resolve_weights(model, args.weights)
     model.load_weights(path)
     return model, path
 
@@ -261,8 +284,11 @@ def cmd_evaluate(args):
     from samples.pbc.synthetic import CLASS_NAMES
 
     _need_annotations(args)
-    model, weights = _inference_model(args)
-    dataset = load_dataset(args.dataset, args.subset, args.annotations, model.config.IMAGE_MAX_DIM)
+    config = _inference_config(args)
+    find_weights(args.weights, args.logs, config.NAME)
+    dataset = load_dataset(args.dataset, args.subset, args.annotations, config.IMAGE_MAX_DIM)
+    os.makedirs(args.out, exist_ok=True)  # an --out that cannot be a folder fails now, not after the detections
+    model, weights = _inference_model(args, config)
     gts, preds, labels, names = [], [], [], []
     start = time.time()
     for i, image_id in enumerate(dataset.image_ids):
@@ -301,9 +327,9 @@ def _expand_images(paths):
         elif os.path.isfile(path):
             files.append(path)
         else:
-            raise SystemExit(f"--images {path}: no such file or folder")
+            raise FileNotFoundError(f"--images {path}: no such file or folder")
     if not files:
-        raise SystemExit(f"--images {' '.join(paths)}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
+        raise UsageError(f"--images {' '.join(paths)}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
     return files
 
 
@@ -317,7 +343,7 @@ def cmd_detect(args):
         unique.setdefault(os.path.realpath(path), path)
     files = list(unique.values())
     if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise SystemExit(f"--out {args.out}: exists and is not a folder")
+        raise UsageError(f"--out {args.out}: exists and is not a folder")
     model, _ = _inference_model(args)
     loader = AnnotatedDataset()  # its load_image refuses oversized headers before decoding
     for path in files:
@@ -449,13 +475,14 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    """Run a command; a mistake in its input ends it with one line on stderr and exit status 2 (mrcnn.cli)."""
+    args = cli.parse_args(build_parser(), argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if not hasattr(args, "verbose"):
         args.verbose = False
     args.verbose = "auto" if args.verbose else 2
-    return args.func(args)
+    return cli.run(args.func, args)
 
 
 if __name__ == "__main__":

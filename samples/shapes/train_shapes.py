@@ -5,7 +5,8 @@
     python samples/shapes/train_shapes.py evaluate --weights last --logs logs
 
 `demo` trains a few minutes on the CPU, scores held-out images (mask mAP at IoU 0.5, Matterport's all-point AP)
-and writes overlay PNGs. No weights or data are downloaded: the images are generated.
+and writes overlay PNGs. No weights or data are downloaded: the images are generated. A mistake in the input (a
+missing weights file, no run to continue) is one line on stderr and exit status 2; --debug shows the traceback.
 """
 
 import argparse
@@ -19,9 +20,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from mrcnn import utils, visualize  # noqa: E402
+from mrcnn import cli, utils, visualize  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
 from mrcnn.model import MaskRCNN  # noqa: E402
+from mrcnn.training.checkpoints import find_last  # noqa: E402
 from samples.shapes.shapes import ShapesDataset  # noqa: E402
 
 CLASS_NAMES = ["BG", "square", "circle", "triangle"]
@@ -86,15 +88,27 @@ def evaluate(model, dataset, image_ids=None, iou_threshold=0.5):
     return float(np.mean(aps)) if aps else 0.0
 
 
-def train(args, train_set, val_set):
+def weights_path(args):
+    """The file --weights names ("last": the newest shapes checkpoint under --logs), or None for "none"."""
+    if args.weights in (None, "none"):
+        return None
+    if args.weights == "last":
+        try:
+            return find_last(args.logs, ShapesConfig.NAME)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"--weights last: {e}. Train first, or give a weights file") from None
+    if not os.path.isfile(args.weights):
+        raise FileNotFoundError(f"--weights {args.weights}: no such file (none, last, or a weights file)")
+    return args.weights
+
+
+def train(args, train_set, val_set, weights=None):
     config = ShapesConfig()
     if args.steps:
         config.STEPS_PER_EPOCH = args.steps
     model = MaskRCNN("training", config, args.logs)
-    if args.weights == "last":
-        model.load_weights(model.find_last())
-    elif args.weights not in (None, "none"):
-        model.load_weights(args.weights, by_name=True)
+    if weights is not None:
+        model.load_weights(weights, by_name=args.weights != "last")
     start = time.time()
     model.train(train_set, val_set, learning_rate=config.LEARNING_RATE, epochs=args.epochs, layers="all")
     print(f"trained to epoch {model.epoch} in {time.time() - start:.0f} s; checkpoints in {model.log_dir}")
@@ -118,7 +132,8 @@ def detect_and_score(args, val_set, weights):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="train_shapes.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["demo", "train", "evaluate"],
                         help="demo: train then evaluate; train: train only; evaluate: score a checkpoint")
     parser.add_argument("--logs", default="logs", help="folder for runs and checkpoints (default: logs)")
@@ -128,22 +143,20 @@ def main(argv=None):
     parser.add_argument("--weights", default="none", help="none, last, or a weights file (train/evaluate)")
     parser.add_argument("--val-images", type=int, default=50, help="held-out images to score (default: 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights' initialisation and sampling")
-    args = parser.parse_args(argv)
+    args = cli.parse_args(parser, argv)
+    if args.command == "evaluate" and args.weights in (None, "none"):
+        parser.error("evaluate needs --weights last or a weights file")
     keras.utils.set_random_seed(args.seed)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
-    train_set, val_set = make_datasets(val_count=args.val_images)
-    if args.command in ("demo", "train"):
-        model = train(args, train_set, val_set)
-        if args.command == "train":
-            return 0
-        weights = model.find_last()
-    else:
-        if args.weights in (None, "none"):
-            parser.error("evaluate needs --weights last or a weights file")
-        probe = MaskRCNN("inference", ShapesInferenceConfig(), args.logs)
-        weights = probe.find_last() if args.weights == "last" else args.weights
-    detect_and_score(args, val_set, weights)
+    with cli.reported_errors(f"{parser.prog} {args.command}", cli.debug_requested(args)):
+        weights = weights_path(args)  # before any model is built
+        train_set, val_set = make_datasets(val_count=args.val_images)
+        if args.command in ("demo", "train"):
+            model = train(args, train_set, val_set, weights)
+            if args.command == "train":
+                return 0
+            weights = model.find_last()
+        detect_and_score(args, val_set, weights)
     return 0
 
 

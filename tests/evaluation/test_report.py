@@ -9,6 +9,7 @@ from mrcnn.evaluation import (PAPER, PAPER_RESNET101, coco_io, compare_runs, eva
                               paper_values, write_report)
 from mrcnn.evaluation.__main__ import main
 from mrcnn.evaluation.paper import TABLE4_DETECTION
+from tests.cli_helpers import assert_usage_error, run_cli
 
 
 def test_paper_tables_are_consistent():
@@ -76,3 +77,14 @@ def test_command_line(tmp_path, capsys, ev):
     assert "ResNet50 (ours)" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--gt", str(gt_path)])
+
+
+def test_command_line_errors_are_one_line(tmp_path):
+    prog = "python -m mrcnn.evaluation"
+    (tmp_path / "malformed.json").write_text('{"images": [')
+    (tmp_path / "list.json").write_text("[]")
+    for gt, names in ((tmp_path / "missing.json", ["ground-truth file not found", tmp_path / "missing.json"]),
+                      (tmp_path / "malformed.json", [tmp_path / "malformed.json", "not valid JSON"]),
+                      (tmp_path / "list.json", [tmp_path / "list.json", "not a COCO instances file"])):
+        result = run_cli("-m", "mrcnn.evaluation", "--gt", str(gt), "--results", str(gt), "--out", str(tmp_path))
+        assert_usage_error(result, prog, *names)

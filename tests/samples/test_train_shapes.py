@@ -5,6 +5,7 @@ import pytest
 
 from mrcnn.model import MaskRCNN
 from samples.shapes.train_shapes import ShapesConfig, ShapesInferenceConfig, evaluate, make_datasets
+from tests.cli_helpers import assert_usage_error, run_cli
 
 # The AP ranks every detection (DETECTION_MIN_CONFIDENCE 0), as AP is defined. With the demo's threshold of 0.7 the
 # score depended on how confident a run happened to be: eight runs of 2026-12-02 (12 epochs x 50 steps, batch 4,
@@ -28,3 +29,11 @@ def test_shapes_from_scratch_reaches_the_bar(tmp_path):
     score = evaluate(inference, val_set)
     print(f"shapes mask mAP@0.5 on 50 held-out images: {score:.3f}")
     assert score >= MAP_BAR
+
+
+def test_command_line_errors_are_one_line(tmp_path):
+    """Both checked before a model is built: one process, one TensorFlow import (about 5 s)."""
+    result = run_cli("samples/shapes/train_shapes.py", "evaluate", "--weights", "last", "--logs", str(tmp_path))
+    assert_usage_error(result, "train_shapes.py evaluate", "--weights last", tmp_path, "Train first")
+    result = run_cli("samples/shapes/train_shapes.py", "train", "--weights", str(tmp_path / "w.weights.h5"))
+    assert_usage_error(result, "train_shapes.py train", "--weights", tmp_path / "w.weights.h5")

@@ -1,5 +1,6 @@
-"""Tests of samples/pbc/annotate.py: segmentation of drawn smears with known masks, COCO output, contact sheet,
-and (when ../shared/data/wbc_masks exists) the IoU against expert masks."""
+"""Tests of samples/pbc/segmenter.py, annotate.py and contact_sheet.py: segmentation of drawn smears with known
+masks, COCO output, contact sheet, the command line, and (when ../shared/data/wbc_masks exists) the IoU against
+expert masks."""
 
 import importlib.util
 import json
@@ -11,6 +12,7 @@ from PIL import Image
 
 from samples.pbc import annotate
 from samples.pbc.annotate import SegmentationResult, annotate_folder, contact_sheet, mask_to_polygons, segment_cell
+from tests.cli_helpers import assert_usage_error, run_cli
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 WBC_MASKS = os.path.join(REPO, "..", "shared", "data", "wbc_masks")
@@ -226,6 +228,15 @@ def test_bad_folder_arguments_raise(tmp_path):
         annotate_folder(str(tmp_path), str(tmp_path / "x.json"), limit=0)
     with pytest.raises(ValueError, match="workers"):
         annotate_folder(str(tmp_path), str(tmp_path / "x.json"), workers=0)
+
+
+def test_command_line_errors_are_one_line(tmp_path):
+    (tmp_path / "train" / "neutrophil").mkdir(parents=True)  # a class folder without images
+    result = run_cli("-m", "samples.pbc.annotate", "--dataset", str(tmp_path), "--out", str(tmp_path / "a.json"))
+    assert_usage_error(result, "python -m samples.pbc.annotate", "no images found", tmp_path)
+    result = run_cli("-m", "samples.pbc.annotate", "--dataset", str(tmp_path), "--out", str(tmp_path / "a.json"),
+                     "--limit", "0")
+    assert_usage_error(result, "python -m samples.pbc.annotate", "limit", "0")
 
 
 def test_iou_against_expert_masks_on_real_images():

@@ -1,4 +1,4 @@
-"""Tests of samples/pbc/readers.py: COCO (polygons, RLE) and VIA v1 / v2 / MakeSense files, and every bad input."""
+"""Tests of samples/pbc/readers/: COCO (polygons, RLE) and VIA v1 / v2 / MakeSense files, and every bad input."""
 
 import json
 import logging
@@ -11,7 +11,7 @@ import pycocotools.mask
 import pytest
 from PIL import Image
 
-from samples.pbc import readers
+from samples.pbc.readers import records
 from samples.pbc.readers import (Instance, rasterize, read_annotations, read_coco_instances, read_via,
                                  safe_image_path)
 
@@ -467,7 +467,7 @@ def test_many_skips_log_the_first_twenty_as_warnings(root, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="samples.pbc.readers"):
         _, report = read_coco_instances(write_json(tmp_path / "c.json", data), root, CLASSES)
     assert len(report.skipped_instances) == 30
-    assert sum("skipped instance" in r.getMessage() for r in caplog.records) == readers._LOGGED_SKIPS
+    assert sum("skipped instance" in r.getMessage() for r in caplog.records) == records._LOGGED_SKIPS
     assert "skipped 0 images and 30 instances" in caplog.records[-1].getMessage()
 
 
@@ -619,7 +619,7 @@ def test_bad_polygon_of_a_multi_polygon_instance_is_dropped_and_counted(root, tm
 
 
 def test_class_names_match_spellings_and_aliases():
-    from samples.pbc.readers import _canonical_class
+    from samples.pbc.readers.classes import _canonical_class
     from samples.pbc.synthetic import CLASS_NAMES
     for name, expected in [("Neutrophil", "neutrophil"), ("NEUTROPHILS", "neutrophil"), (" Mmy ", "ig"),
                            ("Immature_Granulocytes", "ig"), ("IG", "ig"), ("Thrombocyte", "platelet"),

@@ -1,0 +1,45 @@
+"""Matterport's NumPy helpers and the ``Dataset`` base class (names and semantics kept), one module per idea.
+
+    from mrcnn import utils
+    utils.compute_overlaps(boxes1, boxes2); utils.resize_image(image, max_dim=512); utils.Dataset
+
+Everything here runs outside the graph on NumPy arrays; no TensorFlow is imported. Every public name is importable
+from ``mrcnn.utils`` as in Matterport; the modules behind them:
+    boxes      extract_bboxes, compute_iou, compute_overlaps, compute_overlaps_masks, non_max_suppression,
+               box_refinement, apply_box_deltas, norm_boxes, denorm_boxes, trim_zeros
+    resize     resize, resize_image, resize_mask, minimize_mask, expand_mask, mold_mask, unmold_mask
+    anchors    generate_anchors, generate_pyramid_anchors
+    matching   compute_matches, compute_ap, compute_ap_range, compute_recall
+    dataset    Dataset
+Differences from Matterport: clear ``ValueError`` messages instead of asserts, no crash or NaN on empty inputs,
+``compute_matches`` no longer lets a second prediction match a ground truth already matched to prediction 0,
+verbose output goes through ``logging``, and nothing is ever downloaded.
+
+Shape shorthand: see each module.
+"""
+
+from mrcnn.utils.anchors import generate_anchors, generate_pyramid_anchors
+from mrcnn.utils.boxes import (apply_box_deltas, box_refinement, compute_iou, compute_overlaps, compute_overlaps_masks,
+                               denorm_boxes, extract_bboxes, non_max_suppression, norm_boxes, trim_zeros)
+from mrcnn.utils.dataset import Dataset
+from mrcnn.utils.matching import compute_ap, compute_ap_range, compute_matches, compute_recall
+from mrcnn.utils.resize import (expand_mask, minimize_mask, mold_mask, resize, resize_image, resize_mask,
+                                unmold_mask)
+
+__all__ = [
+    "COCO_MODEL_URL", "Dataset", "apply_box_deltas", "box_refinement", "compute_ap", "compute_ap_range",
+    "compute_iou", "compute_matches", "compute_overlaps", "compute_overlaps_masks", "compute_recall", "denorm_boxes",
+    "download_trained_weights", "expand_mask", "extract_bboxes", "generate_anchors", "generate_pyramid_anchors",
+    "minimize_mask", "mold_mask", "non_max_suppression", "norm_boxes", "resize", "resize_image", "resize_mask",
+    "trim_zeros", "unmold_mask",
+]
+
+# Where Matterport publishes its COCO weights; only quoted in an error message, never fetched.
+COCO_MODEL_URL = "https://github.com/matterport/Mask_RCNN/releases/download/v2.0/mask_rcnn_coco.h5"
+
+
+def download_trained_weights(coco_model_path, verbose=1):
+    """Never downloads: raise RuntimeError saying where to put Matterport's COCO weights."""
+    raise RuntimeError(
+        f"mrcnn never downloads weights. Fetch mask_rcnn_coco.h5 yourself from Matterport's GitHub "
+        f"release v2.0 ({COCO_MODEL_URL}), save it as {coco_model_path!s} (or anywhere) and pass that path.")
