@@ -109,7 +109,7 @@ def start_weights(model, weights, weights_file=None):
         path = resolve_weights(model, weights)
         report = model.load_weights(path, by_name=True)
         if not report["loaded"]:
-            raise SystemExit(f"--weights {path}: no layer of this model ({model.config.BACKBONE} backbone) is in the "
+            raise UsageError(f"--weights {path}: no layer of this model ({model.config.BACKBONE} backbone) is in the "
                              f"file; it holds {len(report['unused'])} other layers (another backbone?)")
         _describe_pretrained(path, model.config, report)
     log.info("loaded %d layers (%d not in the file, %d shape-mismatched, %d excluded)", len(report["loaded"]),

@@ -33,7 +33,6 @@ def load_split(dataset_dir, subset, config, workers=2, progress=None):
     The images of `dataset_dir`'s `subset` in PBC's layout (class = folder, see samples/pbc/datasets.py), decoded by
     `workers` threads; `progress(done, total)` is called as they come in.
     """
-    from mrcnn.training.pretrain import mold_images
     from samples.pbc.datasets import PbcFolderDataset
 
     if dataset_dir == "synthetic":
@@ -43,6 +42,7 @@ def load_split(dataset_dir, subset, config, workers=2, progress=None):
     dataset.load_folder(dataset_dir, subset)
     dataset.prepare()
     ids = list(dataset.image_ids)
+    from mrcnn.training.pretrain import mold_images  # TensorFlow loads here, once the folder has passed its checks
 
     def read(image_id):
         try:
