@@ -383,7 +383,8 @@ def build_parser():
                         "(Config.RECOMPUTE_BACKBONE; ResNet50 at 512 px, batch 2: -12%% memory, +15%% time on a CPU)")
     p.add_argument("--val-map-images", type=int, default=0,
                    help="after each epoch, score mask mAP on the first N validation images and write val_mAP50 and "
-                        "val_mask_mAP to TensorBoard (default: 0, off)")
+                        "val_mask_mAP to TensorBoard, with overlays of up to 4 of them (ground truth beside the "
+                        "detections) as images val_overlay/0.. (default: 0, off)")
     _model_options(p, training=True)
     p.set_defaults(func=cmd_train)
 
