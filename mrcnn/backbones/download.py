@@ -11,8 +11,9 @@ its path without touching the network. Only when the file is missing does it dow
 - Matterport's COCO Mask R-CNN, `mask_rcnn_coco.h5` of the v2.0 release. Matterport publishes no hash for it (its
   own `utils.download_trained_weights` checks none); the sha256 below is the one recorded for this release asset
   by Guild AI's package of Mask R-CNN (github.com/guildai/packages, matterport/mask-rcnn/guild.yml), whose resource
-  download verifies it. The size, 257,557,808 bytes, agrees with the HDF5 superblock's end-of-file address quoted
-  in Matterport's issue #653.
+  download verifies it. It could not be checked against the file where this was written (no network there). Should
+  the asset not match it, the download is refused and the error says where to put a copy fetched by hand, which
+  is then used as it is.
 
 The download goes to a temporary name beside the target (one per process) and is renamed into place only after its
 hash matched, so an interrupted or corrupt download never sits in the cache under the real name; a file whose hash
