@@ -4,7 +4,7 @@ Nothing in the model imports this module. It works headless: figures are built o
 ``matplotlib.figure.Figure`` with an Agg canvas, so no display and no global backend change is
 needed; ``matplotlib.pyplot`` is imported (lazily) only when a caller passes ``show=True``.
 Every plotting function returns the matplotlib ``Figure``, or the path of the written PNG when
-``save_path`` is given.
+``save_path`` is given; ``figure_to_array`` turns a Figure into an RGB array.
 
 Shape shorthand:
     H: image height, W: image width, N: instances, G: ground-truth instances,
@@ -57,6 +57,14 @@ def _finish(fig, save_path=None, show=False):
         import matplotlib.pyplot as plt
         plt.show()
     return path if path is not None else fig
+
+
+def figure_to_array(fig):
+    """The pixels of a Figure (as its Agg canvas draws them): uint8 RGB [H, W, 3], H, W = figsize x dpi.
+    For TensorBoard images (mrcnn.evaluation.callback) or any array consumer."""
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.array(canvas.buffer_rgba())[:, :, :3]
 
 
 def _check_image(image, name="image"):

@@ -227,3 +227,15 @@ def test_display_weight_stats_on_a_keras_model():
     assert lines[1].startswith("fc") and "fc/kernel" in lines[1] and "(4, 3)" in lines[1]
     assert "out/kernel" in lines[3] and "dead?" in lines[3]
     assert "dead?" not in lines[1] + lines[2] + lines[4]
+
+
+def test_figure_to_array_is_the_figure_pixels():
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(1, 0.5), dpi=20, facecolor=(1.0, 0.0, 0.0))
+    pixels = visualize.figure_to_array(fig)
+    assert pixels.shape == (10, 20, 3) and pixels.dtype == np.uint8
+    assert (pixels == [255, 0, 0]).all()
+    image, boxes, masks, class_ids, scores = _scene(1)
+    drawn = visualize.figure_to_array(visualize.display_instances(image, boxes, masks, class_ids, CLASS_NAMES,
+                                                                  scores, figsize=FIGSIZE))
+    assert drawn.shape == (200, 300, 3) and (drawn == 60).all(axis=-1).any()  # the grey image is in it

@@ -1,7 +1,7 @@
 """Backbones: a registry of names -> builders of C2..C5 (see registry.py), the preprocessing rule (preprocess.py) and
-loaders of pretrained weights from local files (pretrained.py). Importing this package registers the built-ins:
-resnet50, resnet101, resnet152, vgg19, densenet121, densenet169 (keras.applications), resnext50 (resnext.py) and tiny
-(for tests)."""
+loaders of pretrained weights (pretrained.py; the files come from the Keras cache or are downloaded once,
+download.py). Importing this package registers the built-ins: resnet50, resnet101, resnet152, vgg19, densenet121,
+densenet169 (keras.applications), resnext50 (resnext.py) and tiny (for tests)."""
 
 from mrcnn.backbones import applications, resnext, tiny  # noqa: F401  (registration side effect)
 from mrcnn.backbones.preprocess import ImagePreprocess

@@ -20,8 +20,9 @@ Stages (regexes over keras.applications' layer names):
     densenet*    stem conv1_*, pool1      stage 2: conv2_*; stage s > 2: pool{s-1}_* (the transition) and conv{s}_*;
                                           stage 5 also the final `bn` and `relu`
 
-Builders create random weights (`weights=None`); ImageNet weights are loaded afterwards from a local file by
-`mrcnn.backbones.pretrained.load_imagenet_weights`, through the same keras.applications constructor. Each declares
+Builders create random weights (`weights=None`); ImageNet weights are loaded afterwards from a file (the Keras
+cache, downloaded when missing: download.py) by `mrcnn.backbones.pretrained.load_imagenet_weights`, through the same
+keras.applications constructor. Each declares
 keras.applications' preprocessing mode ("caffe" for ResNet and VGG, "torch" for DenseNet), applied by the
 "backbone_preprocess" layer (see preprocess.py).
 """

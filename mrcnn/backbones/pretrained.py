@@ -1,21 +1,24 @@
-"""Pretrained weights from local files: keras.applications' ImageNet weights and Matterport's COCO Mask R-CNN.
+"""Pretrained weights: keras.applications' ImageNet weights and Matterport's COCO Mask R-CNN.
 
 Shape shorthand: kh, kw: kernel height and width, Ci, Co: input and output channels of a convolution.
 
-Nothing is downloaded. Both loaders return the report of `mrcnn.weights_io.assign_weights`:
+Both loaders return the report of `mrcnn.weights_io.assign_weights`:
 {"loaded", "excluded", "missing", "mismatched", "unused"} layer names (the COCO loader adds "renamed":
 {file layer name: model layer name}).
 
 ImageNet (`--weights imagenet`). keras.applications keeps its files in the Keras cache, `~/.keras/models/` (or
 `$KERAS_HOME/models/`), e.g. `resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5`. `imagenet_weights_path`
-finds the file (or checks the path given) and names the exact file and folder when it is missing. The file is read
-by building the backbone's keras.applications constructor with `weights=<file>`, i.e. by Keras' own loader, and the
-weights move into the Mask R-CNN model by layer name (the builders use the same constructors, so names agree).
+checks the path given, or takes the file from the cache, downloading it there first when it is missing and
+downloads are allowed (download.py: keras.applications' own URL and hash; offline, the error names the URL and the
+exact path to put the file at). The file is read by building the backbone's keras.applications constructor with
+`weights=<file>`, i.e. by Keras' own loader, and the weights move into the Mask R-CNN model by layer name (the
+builders use the same constructors, so names agree).
 
-COCO (`--weights coco`). `coco_weights_path` finds `mask_rcnn_coco.h5` (the current folder or the Keras cache
-folder, or a path given). Matterport's file is a Keras 2 HDF5 file (root attribute `layer_names`,
-each layer group with attribute `weight_names`, names such as `res4w_branch2c`, `bn_conv1`, `fpn_c5p5`; the RPN is
-the nested model `rpn_model` whose weights are named `rpn_conv_shared/kernel:0` ...). Loading it:
+COCO (`--weights coco`). `coco_weights_path` finds `mask_rcnn_coco.h5`: a path given, else the current folder, else
+the Keras cache folder, downloaded there from Matterport's v2.0 release when missing (download.py). Matterport's file
+is a Keras 2 HDF5 file (root attribute `layer_names`, each layer group with attribute `weight_names`, names such as
+`res4w_branch2c`, `bn_conv1`, `fpn_c5p5`; the RPN is the nested model `rpn_model` whose weights are named
+`rpn_conv_shared/kernel:0` ...). Loading it:
 
 - `read_matterport_weights` splits nested-model groups into their layers by the weight names' prefixes and keeps
   each weight's short name ("kernel", "gamma", ...), so arrays are put in the order of the target layer's variables.
@@ -46,6 +49,7 @@ import re
 import keras
 import numpy as np
 
+from mrcnn.backbones.download import COCO_WEIGHTS_FILE, KNOWN_FILES, cached_or_download, keras_models_dir
 from mrcnn.backbones.preprocess import find_preprocess
 from mrcnn.backbones.registry import HEADS_REGEX, get_backbone
 from mrcnn.weights_io import all_layers, assign_weights, open_weights_file, read_weights, text, weighted_layers
@@ -53,8 +57,6 @@ from mrcnn.weights_io import all_layers, assign_weights, open_weights_file, read
 log = logging.getLogger(__name__)
 
 CLASS_SPECIFIC_HEADS = ("mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask")
-COCO_WEIGHTS_FILE = "mask_rcnn_coco.h5"
-COCO_WEIGHTS_RELEASE = "https://github.com/matterport/Mask_RCNN/releases/download/v2.0/mask_rcnn_coco.h5"
 # Keras 2's BatchNormalization default, used by every batch norm of Matterport's model.
 MATTERPORT_BN_EPSILON = 1e-3
 
@@ -78,17 +80,13 @@ def weights_file_kind(path):
     raise ValueError(f"{path}: neither a Keras 3 (.weights.h5) nor a Keras 2 HDF5 weights file")
 
 
-def keras_models_dir():
-    """The folder where keras.applications caches weights: `$KERAS_HOME/models` or `~/.keras/models`."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(home, "models")
+def imagenet_weights_path(backbone_name, path=None, offline=None):
+    """The ImageNet weights file of `backbone_name`: `path` when given, else the Keras cache file, downloaded first
+    when it is missing and `offline` (default: the MRCNN_OFFLINE environment variable) is not set.
 
-
-def imagenet_weights_path(backbone_name, path=None):
-    """The ImageNet weights file of `backbone_name`: `path` when given, else the Keras cache file.
-
-    Raises FileNotFoundError naming the file and where to put it (or the path that does not exist), and ValueError
-    for a backbone without keras.applications ImageNet weights when no path is given.
+    Raises FileNotFoundError (download.WeightsUnavailableError when a download was refused or failed) naming the
+    file, the URL and where to put it, or the path given that does not exist; ValueError for a backbone without
+    keras.applications ImageNet weights when no path is given.
     """
     backbone = get_backbone(backbone_name)
     if path is not None:
@@ -101,39 +99,38 @@ def imagenet_weights_path(backbone_name, path=None):
                          "of this backbone (--weights-file PATH) or train from scratch (--weights none)")
     folder = keras_models_dir()
     candidate = os.path.join(folder, backbone.imagenet_weights)
-    if not os.path.isfile(candidate):
-        raise FileNotFoundError(
-            f"ImageNet weights for {backbone.name!r} not found: put {backbone.imagenet_weights} in {folder}/ "
-            f"(keras.applications downloads it there when it builds the model with weights='imagenet' on a machine "
-            f"with internet), or pass the file's location with --weights-file PATH. Nothing is downloaded here.")
-    return candidate
+    if os.path.isfile(candidate):
+        return candidate
+    if backbone.imagenet_weights in KNOWN_FILES:
+        return cached_or_download(backbone.imagenet_weights, offline=offline, folder=folder)
+    raise FileNotFoundError(
+        f"ImageNet weights for {backbone.name!r} not found: put {backbone.imagenet_weights} in {folder}/, or pass "
+        "the file's location with --weights-file PATH (no download address is known for this file)")
 
 
-def coco_weights_path(path=None):
+def coco_weights_path(path=None, offline=None):
     """Matterport's COCO weights file: `path` when given, else mask_rcnn_coco.h5 in the current folder or in the Keras
-    cache folder. FileNotFoundError names the file and the places it was looked for."""
+    cache folder, downloaded there first (Matterport's v2.0 release, hash checked) when it is in neither and
+    `offline` (default: the MRCNN_OFFLINE environment variable) is not set. FileNotFoundError names the path given
+    that does not exist; download.WeightsUnavailableError the URL and the path to put the file at."""
     if path is not None:
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"COCO weights file not found: {path}")
         return path
-    places = [os.path.join(os.getcwd(), COCO_WEIGHTS_FILE), os.path.join(keras_models_dir(), COCO_WEIGHTS_FILE)]
-    for candidate in places:
-        if os.path.isfile(candidate):
-            return candidate
-    raise FileNotFoundError(
-        f"Matterport's COCO weights not found: put {COCO_WEIGHTS_FILE} (from {COCO_WEIGHTS_RELEASE}) at "
-        f"{places[0]} or {places[1]}, or pass the file's location with --weights-file PATH. Nothing is downloaded "
-        "here.")
+    here = os.path.join(os.getcwd(), COCO_WEIGHTS_FILE)
+    if os.path.isfile(here):
+        return here
+    return cached_or_download(COCO_WEIGHTS_FILE, offline=offline)
 
 
-def load_imagenet_weights(keras_model, backbone_name, path=None):
+def load_imagenet_weights(keras_model, backbone_name, path=None, offline=None):
     """Load ImageNet weights of `backbone_name` into the backbone layers of `keras_model` (a Keras model or a
-    MaskRCNN). Returns the assign_weights report; the heads are reported as "missing" (they keep their
-    initialisation)."""
+    MaskRCNN), from `path` or the Keras cache (downloaded when missing unless `offline`: see imagenet_weights_path).
+    Returns the assign_weights report; the heads are reported as "missing" (they keep their initialisation)."""
     keras_model = getattr(keras_model, "keras_model", keras_model)
     backbone = get_backbone(backbone_name)
-    file = imagenet_weights_path(backbone_name, path)
+    file = imagenet_weights_path(backbone_name, path, offline=offline)
     if backbone.application is not None:
         try:
             reference = backbone.application(include_top=False, weights=file, input_shape=(None, None, 3))

@@ -93,6 +93,21 @@ def _check_weights_args(args, config):
         raise FileNotFoundError(f"--weights-file {args.weights_file}: no such file")
 
 
+def pretrained_file(weights, backbone, weights_file=None, offline=None):
+    """The file behind --weights imagenet / coco: --weights-file, else the Keras cache's, downloaded there first when
+    missing unless `offline` (None: the MRCNN_OFFLINE environment variable decides). Other --weights: weights_file.
+    Called before the model is built, so that a missing file fails (naming its URL and path) within seconds."""
+    from mrcnn.backbones.pretrained import coco_weights_path, imagenet_weights_path
+    try:
+        if weights == "imagenet":
+            return imagenet_weights_path(backbone, weights_file, offline=offline)
+        if weights == "coco":
+            return coco_weights_path(weights_file, offline=offline)
+    except (FileNotFoundError, ValueError) as e:
+        raise UsageError(f"--weights {weights}: {e}") from None
+    return weights_file
+
+
 def start_weights(model, weights, weights_file=None):
     """Load the starting weights of a training run and log what loaded."""
     if weights == "none":
@@ -195,6 +210,7 @@ def cmd_train(args):
     _need_annotations(args)
     config = _config_from_args(args)
     _check_weights_args(args, config)
+    weights_file = pretrained_file(args.weights, config.BACKBONE, args.weights_file, offline=args.offline or None)
     train_set = load_dataset(args.dataset, "train", args.annotations, config.IMAGE_MAX_DIM, args.synthetic_count)
     val_set = load_dataset(args.dataset, "val", args.annotations, config.IMAGE_MAX_DIM)
     from mrcnn.training.preflight import check_log_dir
@@ -208,7 +224,7 @@ def cmd_train(args):
         import keras
         keras.utils.set_random_seed(args.seed)
     model = MaskRCNN("training", config, args.logs)
-    start_weights(model, args.weights, args.weights_file)
+    start_weights(model, args.weights, weights_file)
     augmentation = None if args.no_augmentation else _flips()
     callbacks = []
     if args.val_map_images and distribute.is_chief(model.strategy):  # one writer of the mAP curve
@@ -413,8 +429,12 @@ def build_parser():
     p.add_argument("--annotations", default=None, help="COCO or VIA JSON with the instances of the folder's images")
     p.add_argument("--weights", default="none", help=f"starting weights: {WEIGHTS_CHOICES} (default: none)")
     p.add_argument("--weights-file", default=None,
-                   help="with --weights imagenet: the keras.applications file (default: ~/.keras/models/...); "
+                   help="with --weights imagenet: the keras.applications file (default: ~/.keras/models/..., "
+                        "downloaded there when missing); "
                         "with --weights coco: mask_rcnn_coco.h5")
+    p.add_argument("--offline", action="store_true",
+                   help="never download: --weights imagenet / coco must be in the Keras cache (~/.keras/models/) or "
+                        "--weights-file (also MRCNN_OFFLINE=1); by default a missing file is downloaded there once")
     p.add_argument("--epochs", type=int, default=240, help="final epoch number (the paper: 240)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="STEPS_PER_EPOCH (the paper: 100)")
     p.add_argument("--validation-steps", type=int, default=None, help="VALIDATION_STEPS")
@@ -436,7 +456,8 @@ def build_parser():
                         "machine (default: none, a new draw every run)")
     p.add_argument("--val-map-images", type=int, default=0,
                    help="after each epoch, score mask mAP on the first N validation images and write val_mAP50 and "
-                        "val_mask_mAP to TensorBoard (default: 0, off)")
+                        "val_mask_mAP to TensorBoard, with overlays of up to 4 of them (ground truth beside the "
+                        "detections) as images val_overlay/0.. (default: 0, off)")
     _model_options(p, training=True)
     p.set_defaults(func=cmd_train)
 

@@ -1,11 +1,17 @@
 """Tests for mrcnn/evaluation/callback.py: validation mAP written to TensorBoard from a tiny model (64 px)."""
 
+import glob
+import io
+import os
+
 import numpy as np
 import pytest
+from PIL import Image
 
-pytest.importorskip("tensorflow")
+tf = pytest.importorskip("tensorflow")
 
-from mrcnn.evaluation.callback import MeanAPCallback  # noqa: E402
+from mrcnn import visualize  # noqa: E402
+from mrcnn.evaluation.callback import OVERLAY_HEIGHT, OVERLAY_WIDTH, MeanAPCallback  # noqa: E402
 from mrcnn.evaluation.losses import read_scalars  # noqa: E402
 from mrcnn.model import MaskRCNN  # noqa: E402
 from mrcnn.weights_io import weighted_layers  # noqa: E402
@@ -60,6 +66,44 @@ def test_epoch_end_copies_weights_and_writes_scalars(tiny):
     assert "val_mAP50" in logs and [h["epoch"] for h in callback.history] == [1, 2]
 
 
+def read_images(log_dir):
+    """{tag: {step: [decoded uint8 images]}} of the image summaries in the event files of `log_dir`."""
+    out = {}
+    for path in sorted(glob.glob(os.path.join(log_dir, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "images":
+                    width, height, *pngs = tf.make_ndarray(value.tensor)
+                    pictures = [np.asarray(Image.open(io.BytesIO(png))) for png in pngs]
+                    assert all(p.shape[:2] == (int(height), int(width)) for p in pictures)
+                    out.setdefault(value.tag, {})[int(event.step)] = pictures
+    return out
+
+
+def test_epoch_end_writes_overlays_of_truth_and_detections(tiny, tmp_path):
+    train, inference, dataset = tiny
+    callback = MeanAPCallback(inference, dataset, dataset.image_ids, log_dir=str(tmp_path), overlay_images=1)
+    callback.set_model(train.keras_model)
+    callback.on_train_begin()
+    callback.on_epoch_end(2, {})
+    callback.on_train_end()
+    images = read_images(str(tmp_path))
+    assert set(images) == {"val_overlay/0"} and set(images["val_overlay/0"]) == {3}
+    (picture,) = images["val_overlay/0"][3]
+    assert picture.shape == (OVERLAY_HEIGHT, OVERLAY_WIDTH, 3) == (400, 800, 3) and picture.dtype == np.uint8
+
+    # The left panel is the ground truth: each instance's mask blended with its class's colour (apply_mask:
+    # image / 2 + colour * 255 / 2), the same colour for a class in every epoch and in both panels.
+    image, gt = callback._ground_truth()[0]
+    palette = visualize.random_colors(len(dataset.class_names), seed=0)
+    left = picture[:, :OVERLAY_WIDTH // 2].reshape(-1, 3).astype(int)
+    for i, class_id in enumerate(gt["class_ids"]):
+        ys, xs = np.nonzero(gt["masks"][..., i])
+        y, x = ys[len(ys) // 2], xs[len(xs) // 2]
+        blended = image[y, x] * 0.5 + 0.5 * 255 * np.asarray(palette[class_id][:3])
+        assert np.abs(left - blended).max(axis=1).min() <= 3, (class_id, blended)
+
+
 def test_every_and_errors(tiny):
     train, inference, dataset = tiny
     callback = MeanAPCallback(lambda: inference, dataset, [0], log_dir="/nonexistent-not-used", every=2)
@@ -71,6 +115,10 @@ def test_every_and_errors(tiny):
         MeanAPCallback(inference, dataset, [], log_dir="x")
     with pytest.raises(TypeError, match="log_dir"):
         MeanAPCallback(inference, dataset, [0], log_dir=3).on_train_begin()
+    with pytest.raises(ValueError, match="overlay_images"):
+        MeanAPCallback(inference, dataset, [0], log_dir="x", overlay_images=-1)
+    with pytest.raises(ValueError, match="evaluate"):
+        MeanAPCallback(inference, dataset, [0], log_dir="x").overlays()
 
 
 @pytest.mark.slow
@@ -81,3 +129,6 @@ def test_one_epoch_of_training_writes_val_map(tiny):
                 custom_callbacks=[callback], workers=0, verbose=0)
     scalars = read_scalars(train.log_dir)
     assert train.epoch in scalars["val_mAP50"] and train.epoch in scalars["loss"]
+    images = read_images(train.log_dir)
+    assert set(images) == {"val_overlay/0", "val_overlay/1"}  # 4 by default, but the dataset has 2 images
+    assert [p.shape for p in images["val_overlay/1"][train.epoch]] == [(OVERLAY_HEIGHT, OVERLAY_WIDTH, 3)]

@@ -1,0 +1,70 @@
+"""pbc.py train --weights imagenet / coco: the file is found or fetched before anything is built, --offline (or
+MRCNN_OFFLINE=1) forbids the download, and an unavailable file stops the command with its URL and path."""
+
+import os
+import time
+
+import pytest
+
+from mrcnn.backbones import download
+from samples.pbc import pbc
+
+TINY = ["--preset", "cpu", "--image-size", "64", "--epochs", "1", "--steps-per-epoch", "1"]
+
+
+@pytest.fixture
+def no_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.delenv(download.OFFLINE_ENV, raising=False)
+    calls = []
+
+    def fetch(url, path, timeout=None):
+        calls.append(url)
+        raise Exception(f"URL fetch failure on {url}: None -- [Errno 111] Connection refused")
+    monkeypatch.setattr(download, "fetch", fetch)
+    return tmp_path / "keras" / "models", calls
+
+
+@pytest.mark.parametrize("weights, backbone, file", [
+    ("coco", "resnet101", "mask_rcnn_coco.h5"),
+    ("imagenet", "resnet50", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5")])
+@pytest.mark.parametrize("offline", ["flag", "environment", "online"])
+def test_unavailable_weights_stop_train_with_url_and_path(no_cache, tmp_path, monkeypatch, weights, backbone, file,
+                                                          offline):
+    folder, calls = no_cache
+    argv = ["train", "--dataset", "synthetic", "--weights", weights, "--backbone", backbone,
+            "--logs", str(tmp_path / "logs")] + TINY
+    if offline == "flag":
+        argv.append("--offline")
+    elif offline == "environment":
+        monkeypatch.setenv(download.OFFLINE_ENV, "1")
+    start = time.monotonic()
+    with pytest.raises(SystemExit) as info:
+        pbc.main(argv)
+    message = str(info.value.code)
+    assert time.monotonic() - start < 10
+    assert message.startswith(f"--weights {weights}: ")
+    assert download.KNOWN_FILES[file].url in message and f"put it at {folder / file}" in message
+    assert calls == ([] if offline != "online" else [download.KNOWN_FILES[file].url])
+    assert ("downloads are off" in message) == (offline != "online")
+    assert not os.path.exists(tmp_path / "logs")  # failed before the model was built
+
+
+def test_backbone_without_imagenet_weights_is_a_plain_error(no_cache, tmp_path):
+    with pytest.raises(SystemExit, match="--weights imagenet: backbone 'tiny' has no keras.applications ImageNet"):
+        pbc.main(["train", "--dataset", "synthetic", "--weights", "imagenet", "--backbone", "tiny",
+                  "--logs", str(tmp_path / "logs")] + TINY)
+
+
+def test_cached_weights_file_is_the_one_loaded(no_cache, tmp_path, monkeypatch):
+    folder, calls = no_cache
+    folder.mkdir(parents=True)
+    (folder / "mask_rcnn_coco.h5").write_bytes(b"x")
+    args = pbc.build_parser().parse_args(["train", "--dataset", "synthetic", "--weights", "coco"])
+    assert pbc.pretrained_file(args.weights, "resnet101", args.weights_file) == str(folder / "mask_rcnn_coco.h5")
+    mine = tmp_path / "mine.h5"
+    with pytest.raises(SystemExit, match="COCO weights file not found: .*mine.h5"):
+        pbc.pretrained_file("coco", "resnet101", str(mine))
+    mine.write_bytes(b"y")
+    assert pbc.pretrained_file("coco", "resnet101", str(mine)) == str(mine)  # --weights-file wins over the cache
+    assert pbc.pretrained_file("none", "resnet101", None) is None and calls == []
