@@ -27,6 +27,10 @@ def _fmt(value, digits=4):
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _percent(part, whole):
+    return f"{100.0 * part / whole:.1f} %" if whole else "–"
+
+
 def _table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -114,7 +118,9 @@ def _section_classification(metrics, paper):
     table6.append(["Ours"] + [_fmt(c["macro"][k]) for k in ("ovr_accuracy", "precision", "recall", "specificity")])
     return ["## Table 5: classification", "",
             f"{c['num_images']} images; truth: {c['truth']}; prediction: {c['prediction']}. "
-            f"{c['images_skipped']} images without a true class were left out.", "",
+            f"{c['images_skipped']} images without a true class were left out. "
+            f"{c['no_detection']} of {c['num_images']} images ({_percent(c['no_detection'], c['num_images'])}) have "
+            "no detection above the detection threshold (column \"none\").", "",
             _table(header, rows), "",
             "Accuracy is the macro average of the one-vs-rest accuracies (what the paper's accuracy fits); top-1 "
             "accuracy is correct images / all images. Precision, recall, F1 and specificity are macro averages.", "",

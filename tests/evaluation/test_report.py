@@ -35,8 +35,14 @@ def test_write_report_files_and_paper_values(tmp_path, perfect_case):
     assert load_metrics(str(tmp_path / "out")) == json.loads(json.dumps(metrics))
     text = open(paths["report"], encoding="utf-8").read()
     for expected in ("Table 3", "Table 4", "Table 5", "Table 6", "0.9139", "0.9725", "0.07841", "Ours, 11point",
-                     "Semantic segmentation", "Object-level", "epoch 240"):
+                     "Semantic segmentation", "Object-level", "epoch 240",
+                     "0 of 2 images (0.0 %) have no detection above the detection threshold"):
         assert expected in text, expected
+    gts, preds, names = perfect_case
+    missed = [preds[0], {key: value[..., :0] if key == "masks" else value[:0] for key, value in preds[1].items()}]
+    text = open(write_report(evaluate_predictions(gts, missed, names), str(tmp_path / "missed"))["report"],
+                encoding="utf-8").read()
+    assert "1 of 2 images (50.0 %) have no detection" in text
     no_paper = open(write_report(metrics, str(tmp_path / "bare"), paper=None)["report"], encoding="utf-8").read()
     assert "0.9139" not in no_paper
 
