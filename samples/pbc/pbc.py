@@ -225,7 +225,8 @@ def cmd_train(args):
         keras.utils.set_random_seed(args.seed)
     model = MaskRCNN("training", config, args.logs)
     start_weights(model, args.weights, weights_file)
-    augmentation = None if args.no_augmentation else _flips()
+    from samples.pbc.augment import SmearAugmentation
+    augmentation = None if args.no_augmentation else SmearAugmentation()
     callbacks = []
     if args.val_map_images and distribute.is_chief(model.strategy):  # one writer of the mAP curve
         from mrcnn.evaluation import MeanAPCallback
@@ -251,18 +252,6 @@ def cmd_pretrain(args):
     config = make_config(preset=args.preset, backbone=args.backbone, image_size=args.image_size, from_scratch=True)
     pretrain.run(args, config, _progress)
     return 0
-
-
-def _flips():
-    """Flips and 90-degree rotations: a smear has no up or left, so these are free extra data."""
-    def augment(image, mask, rng):
-        import numpy as np
-        k = int(rng.integers(4))
-        image, mask = np.rot90(image, k), np.rot90(mask, k)
-        if rng.random() < 0.5:
-            image, mask = image[:, ::-1], mask[:, ::-1]
-        return np.ascontiguousarray(image), np.ascontiguousarray(mask)
-    return augment
 
 
 def _inference_config(args):
@@ -442,7 +431,8 @@ def build_parser():
     p.add_argument("--gpu-count", type=int, default=None,
                    help="GPU_COUNT (the paper: 2); with fewer devices the same global batch runs on what is there")
     p.add_argument("--synthetic-count", type=int, default=None, help="training images of --dataset synthetic")
-    p.add_argument("--no-augmentation", action="store_true", help="no flips / rotations")
+    p.add_argument("--no-augmentation", action="store_true",
+                   help="no flips, 90-degree rotations, zoom or colour jitter (samples/pbc/augment.py)")
     p.add_argument("--recompute-backbone", action="store_true",
                    help="recompute the backbone's activations in the backward pass: less memory, a slower step "
                         "(Config.RECOMPUTE_BACKBONE; ResNet50 at 512 px, batch 2: -12%% memory, +15%% time on a CPU)")
