@@ -106,6 +106,12 @@ def _drop(driver, files):
     """, encoded)
 
 
+def _no_script_errors(driver):
+    """No JavaScript error on the console (refused uploads log network errors: those are expected)."""
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and e.get("source") != "network"]
+    assert not errors, errors
+
+
 def _statuses(driver):
     return [(li.find_element("css selector", ".name").text, li.get_attribute("data-status"),
              li.find_element("css selector", ".status").text) for li in driver.find_elements("css selector",
@@ -149,6 +155,7 @@ def test_upload_overlay_counts_slider_and_toggles(browser, url, tmp_path):
     browser.find_element("css selector", "#classes .chip[data-class=neutrophil]").click()
     _wait(browser, lambda d: d.find_element("id", "overlay").get_attribute("data-drawn") == "1", what="the toggle")
     assert _counts(browser)["neutrophil"] == "2"  # hiding a class changes the drawing, not the count
+    _no_script_errors(browser)
 
 
 def test_bad_files_and_too_many_files_get_messages(browser, url):
@@ -172,3 +179,4 @@ def test_bad_files_and_too_many_files_get_messages(browser, url):
     assert "2 images counted" in browser.find_element("id", "count-note").text
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "web_page_errors.png"))
+    _no_script_errors(browser)
