@@ -160,10 +160,11 @@ function draw(item) {
   const masks = $("show-masks").checked, boxes = $("show-boxes").checked, labels = $("show-labels").checked;
   for (const cell of cells) {
     if (masks && cell.tinted) {
-      ctx.globalAlpha = cell === state.highlight ? 0.7 : 0.42;
+      ctx.globalAlpha = cell === state.highlight ? 0.7 : 0.38;
       ctx.drawImage(cell.tinted, cell.mask.x * scale, cell.mask.y * scale, cell.tinted.width * scale,
         cell.tinted.height * scale);
       ctx.globalAlpha = 1;
+      ctx.drawImage(outline(cell, scale), cell.mask.x * scale - RING, cell.mask.y * scale - RING);
     }
   }
   ctx.font = "600 12px system-ui, sans-serif";
@@ -190,6 +191,25 @@ function draw(item) {
     }
   }
   canvas.dataset.drawn = String(cells.length);
+}
+
+const RING = 2;  // px of the mask's outline, drawn at the screen's scale so that it stays sharp
+
+function outline(cell, scale) {
+  // The mask's tinted copy drawn at scale, moved by RING px four ways, minus the mask itself: a ring around it.
+  if (cell.ring && cell.ringScale === scale) return cell.ring;
+  const w = Math.ceil(cell.tinted.width * scale), h = Math.ceil(cell.tinted.height * scale);
+  const ring = el("canvas", { width: w + 2 * RING, height: h + 2 * RING });
+  const ctx = ring.getContext("2d");
+  for (const [dx, dy] of [[0, 0], [2 * RING, 0], [0, 2 * RING], [2 * RING, 2 * RING], [RING, 0], [0, RING],
+    [2 * RING, RING], [RING, 2 * RING]]) {
+    ctx.drawImage(cell.tinted, dx, dy, w, h);
+  }
+  ctx.globalCompositeOperation = "destination-out";
+  ctx.drawImage(cell.tinted, RING, RING, w, h);
+  cell.ring = ring;
+  cell.ringScale = scale;
+  return ring;
 }
 
 function batchCounts() {
