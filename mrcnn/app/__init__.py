@@ -65,6 +65,5 @@ def serve(model, class_names, weights=None, eval_dir=None, threshold=None, host=
         allowed = None if host in ("0.0.0.0", "::") else LOOPBACK_NAMES + (host,)
     app = create_app(model, class_names, card=card, threshold=threshold, allowed_hosts=allowed, **kwargs)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    print(f"open http://{'[' + shown + ']' if ':' in shown else shown}:{port}/ in a browser (Ctrl-C stops)",
-          flush=True)
+    log.info("open http://%s:%d/ in a browser (Ctrl-C stops)", f"[{shown}]" if ":" in shown else shown, port)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)

@@ -34,7 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from mrcnn.app import STATIC_DIR
-from mrcnn.app.store import DONE, FAILED, LimitError, Limits, Store, clean_name
+from mrcnn.app.store import DONE, LimitError, Limits, Store, clean_name
 from mrcnn.app.uploads import UploadError, decode_upload, display_image, too_large
 from mrcnn.app.worker import DetectionWorker
 
@@ -220,10 +220,7 @@ async def upload(request):
 async def image_detail(request):
     service, entry = request.app.state.service, _entry(request)
     out = entry.summary(service.worker.position(entry))
-    if entry.status == DONE:
-        out["cells"] = entry.cells
-    elif entry.status != FAILED:
-        out["cells"] = []
+    out["cells"] = entry.cells if entry.status == DONE else []  # the summary's count becomes the list itself
     return JSONResponse(out)
 
 

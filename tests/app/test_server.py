@@ -160,6 +160,8 @@ def test_a_failing_detection_fails_that_image_only(make_client):
     bad, good = wait_done(client, batch)
     assert bad["status"] == "failed" and bad["error"] == "detection failed: RuntimeError: the stub fails on this image"
     assert good["status"] == "done" and good["cells"] == 3
+    failed = client.get(f"/api/batches/{batch}/images/{bad['id']}").json()
+    assert failed["cells"] == [] and failed["error"].startswith("detection failed")
     assert _rows(client.get(f"/api/batches/{batch}/counts.csv").text)[1:] == [["good.png", "1", "1", "0", "2"]]
 
 
