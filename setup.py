@@ -7,10 +7,10 @@ from setuptools import find_packages, setup
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def read_requirements():
-    with open(os.path.join(HERE, "requirements.txt"), encoding="utf-8") as f:
+def read_requirements(name="requirements.txt"):
+    with open(os.path.join(HERE, name), encoding="utf-8") as f:
         lines = [line.split("#")[0].strip() for line in f]
-    runtime_exclude = ("pytest", "hypothesis")
+    runtime_exclude = ("pytest", "hypothesis", "httpx2", "selenium")  # the tests' own
     return [line for line in lines if line and not line.startswith(runtime_exclude)]
 
 
@@ -32,6 +32,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["mrcnn", "mrcnn.*"]),
     install_requires=read_requirements(),
+    extras_require={"app": read_requirements("requirements-app.txt")},  # the web page: pip install -e .[app]
+    package_data={"mrcnn.app": ["static/*.html", "static/*.js", "static/*.css", "static/*.svg"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Image Recognition",

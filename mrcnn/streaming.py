@@ -194,6 +194,47 @@ def _journal_entries(path):
             yield json.loads(line)
 
 
+# ---- the per-image summary and the two file formats (also used by mrcnn.app) -------------------------------------
+
+def counts_header(class_names):
+    """The header of counts.csv: "image", the class names without the background, "total"."""
+    return ["image"] + [str(c) for c in class_names[1:]] + ["total"]
+
+
+def counts_row(image, counts):
+    """A row of counts.csv: the image, its detections per class (class 1 first), their total."""
+    return [image] + list(counts) + [sum(counts)]
+
+
+def summarize_result(result, image_id, class_names, category_map=None, where=None):
+    """(counts, records) of one image's detect() result.
+
+    counts: detections per class, [K - 1] ints, class 1 first (a row of counts.csv); records: its COCO result
+    records (`to_coco_results`). Raises ValueError naming `where` (default the image id) when a class id does not
+    index class_names.
+    """
+    records = to_coco_results([result], [image_id], category_map)
+    class_ids = np.asarray(result["class_ids"], dtype=np.int64)
+    if class_ids.size and (class_ids.min() < 1 or class_ids.max() >= len(class_names)):
+        raise ValueError(f"image {where if where is not None else image_id}: class ids "
+                         f"{sorted(set(class_ids.tolist()))} do not index class_names ({len(class_names)} names)")
+    counts = np.bincount(class_ids, minlength=len(class_names))[1:].tolist()
+    return counts, records
+
+
+def write_results_json(records, out):
+    """Write COCO result records to the text file `out` as results.json holds them (a JSON list, one record per
+    line), one at a time, so that `records` may be a generator; returns how many were written."""
+    count = 0
+    out.write("[")
+    for record in records:
+        out.write(",\n" if count else "\n")
+        out.write(json.dumps(record))
+        count += 1
+    out.write("\n]\n")
+    return count
+
+
 def _write_counts_from_journal(journal, counts_path, header):
     """counts.csv rewritten from the journal (a resumed run: rows of interrupted writes are dropped)."""
     tmp = counts_path + ".tmp"
@@ -201,23 +242,23 @@ def _write_counts_from_journal(journal, counts_path, header):
         writer = csv.writer(f)
         writer.writerow(header)
         for entry in _journal_entries(journal):
-            writer.writerow([entry["path"]] + entry["counts"] + [sum(entry["counts"])])
+            writer.writerow(counts_row(entry["path"], entry["counts"]))
     os.replace(tmp, counts_path)
 
 
 def _assemble_results(journal, results_path):
     """results.json from the journal, record by record; returns (images, detections)."""
     tmp = results_path + ".tmp"
-    images = detections = 0
-    with open(tmp, "w", encoding="utf-8") as out:
-        out.write("[")
+    images = 0
+
+    def records():
+        nonlocal images
         for entry in _journal_entries(journal):
             images += 1
-            for record in entry["results"]:
-                out.write(",\n" if detections else "\n")
-                out.write(json.dumps(record))
-                detections += 1
-        out.write("\n]\n")
+            yield from entry["results"]
+
+    with open(tmp, "w", encoding="utf-8") as out:
+        detections = write_results_json(records(), out)
     os.replace(tmp, results_path)
     return images, detections
 
@@ -274,7 +315,7 @@ def detect_files(model, paths, out_dir, class_names, category_map=None, image_id
     os.makedirs(out_dir, exist_ok=True)
     outputs = {"results": os.path.join(out_dir, RESULTS), "journal": os.path.join(out_dir, JOURNAL),
                "counts": os.path.join(out_dir, COUNTS), "overlays": out_dir if overlays else None}
-    header = ["image"] + class_names[1:] + ["total"]
+    header = counts_header(class_names)
     if os.path.exists(outputs["results"]):
         os.remove(outputs["results"])  # a results.json that exists belongs to a finished run
     done = set()
@@ -312,16 +353,11 @@ def detect_files(model, paths, out_dir, class_names, category_map=None, image_id
 
     def write(path, image, result):
         i = index_of[path]
-        records = to_coco_results([result], [image_ids[i]], category_map)
-        class_ids = np.asarray(result["class_ids"], dtype=np.int64)
-        if class_ids.size and (class_ids.min() < 1 or class_ids.max() >= len(class_names)):
-            raise ValueError(f"image {path}: class ids {sorted(set(class_ids.tolist()))} do not index class_names "
-                             f"({len(class_names)} names)")
-        counts = np.bincount(class_ids, minlength=len(class_names))[1:].tolist()
+        counts, records = summarize_result(result, image_ids[i], class_names, category_map, where=path)
         journal.write(json.dumps({"path": path, "image_id": image_ids[i], "counts": counts, "results": records})
                       + "\n")
         journal.flush()
-        counts_csv.writerow([path] + counts + [sum(counts)])
+        counts_csv.writerow(counts_row(path, counts))
         counts_file.flush()
         if painter is not None:
             painter.submit(os.path.join(out_dir, _overlay_name(names[i])), image, result)

@@ -7,6 +7,7 @@
         --subset val --weights last --out out/eval
     python samples/pbc/pbc.py detect --images smear1.jpg smears/ --weights last --out out/detect
     python samples/pbc/pbc.py compare out/eval_resnet50 out/eval_resnet101
+    python samples/pbc/pbc.py serve --weights last          # a web page at http://127.0.0.1:8000/
 
 `--dataset synthetic` uses generated smears with exact masks (no download): the quick way to see everything work.
 The paper's configuration (Table 2) is the default; `--preset cpu` and the size overrides make CPU runs short.
@@ -375,6 +376,28 @@ def cmd_compare(args):
     return 0
 
 
+def cmd_serve(args):
+    from mrcnn.app import require_dependencies, serve
+    from mrcnn.evaluation.report import load_metrics
+    from samples.pbc.synthetic import CLASS_NAMES
+    try:
+        require_dependencies()
+        if args.eval:
+            load_metrics(args.eval)
+    except (ImportError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"serve: {e}") from None
+    threshold = args.min_confidence
+    if threshold is None:
+        threshold = _config_from_args(args, inference=True).DETECTION_MIN_CONFIDENCE
+    args.min_confidence = min(args.floor, threshold)  # the model returns cells down to the floor; the page filters
+    model, weights = _inference_model(args)
+    white_cells = [c for c in CLASS_NAMES if c not in ("erythroblast", "platelet")]  # the differential's 100 %
+    serve(model, ["BG"] + CLASS_NAMES, weights=weights, eval_dir=args.eval, threshold=threshold, host=args.host,
+          port=args.port, title="PBC Mask R-CNN", category_map={i + 1: i + 1 for i in range(len(CLASS_NAMES))},
+          differential={"classes": white_cells, "label": "white cells"})
+    return 0
+
+
 # ---- command line -----------------------------------------------------------------------------------------------------
 
 def _model_options(p, training):
@@ -482,6 +505,22 @@ def build_parser():
     p = sub.add_parser("compare", help="Tables 4 and 5 with a row per run (one evaluate folder per backbone)")
     p.add_argument("runs", nargs="+", help="evaluate output folders (or their metrics.json)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("serve", help="a local web page: drop smear images, see the cells, get the differential count",
+                       description="Serve a web page on this computer (127.0.0.1) where smear images are dropped, "
+                                   "detected with the model, drawn with their cells, and counted; the counts and COCO "
+                                   "results download in detect's formats. Needs `pip install -e .[app]`.")
+    p.add_argument("--weights", default="last", help="a checkpoint, or 'last' (default)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this computer only; there is no login)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--eval", default=None,
+                   help="an evaluate --out folder (or its metrics.json) for the model card; default: a metrics.json "
+                        "beside the weights, if any")
+    p.add_argument("--floor", type=float, default=0.05,
+                   help="lowest score the model returns: the page's threshold slider goes down to it (default 0.05)")
+    _model_options(p, training=False)
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -1,0 +1,69 @@
+"""A local web page for Mask R-CNN: drop smear images, see the cells, download the differential count.
+
+    from mrcnn.app import serve
+    serve(model, ["BG", "basophil", ...], weights=path, eval_dir="out/eval", threshold=0.75)  # http://127.0.0.1:8000
+
+or `python samples/pbc/pbc.py serve --weights last` (samples/pbc/README.md). Layout:
+    server.py   the HTTP side (Starlette): routes, upload reading, the Host / Origin guard, security headers
+    worker.py   the one thread that runs the model, images queued in upload order
+    store.py    batches in memory, the cells the page draws, the downloads (counts.csv, results.json)
+    uploads.py  uploaded bytes -> an RGB image, with a plain message for each bad file
+    card.py     the model card: config, weights, and the evaluation's figures
+    static/     the page: index.html, app.js, app.css (no build step, nothing loaded from the internet)
+
+It needs the optional dependencies of `pip install -e .[app]` (starlette, uvicorn); the rest of mrcnn does not.
+"""
+
+import logging
+import pathlib
+
+STATIC_DIR = pathlib.Path(__file__).resolve().with_name("static")
+INSTALL_HINT = ("the web app needs starlette and uvicorn: pip install -e '.[app]' "
+                "(or pip install -r requirements-app.txt)")
+
+log = logging.getLogger(__name__)
+
+
+def require_dependencies():
+    """ImportError with the install command when starlette or uvicorn is missing."""
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as error:
+        raise ImportError(f"{INSTALL_HINT} ({error})") from error
+
+
+def create_app(model, class_names, **kwargs):
+    """The Starlette app (mrcnn.app.server.create_app; its docstring lists the options)."""
+    require_dependencies()
+    from mrcnn.app.server import create_app as create
+    return create(model, class_names, **kwargs)
+
+
+def serve(model, class_names, weights=None, eval_dir=None, threshold=None, host="127.0.0.1", port=8000,
+          title=None, **kwargs):
+    """Build the model card and the app for `model`, then serve it with uvicorn until Ctrl-C.
+
+    weights: the weights file loaded (shown on the card; a metrics.json beside it is the card's evaluation unless
+    `eval_dir` names one). threshold: the page's starting confidence threshold; the model's own
+    DETECTION_MIN_CONFIDENCE is the floor. Binding to another address than loopback lets anyone who reaches it
+    use the page (there is no login): the Host check then accepts that address too. Other keyword arguments go to
+    `create_app`.
+    """
+    require_dependencies()
+    import uvicorn
+
+    from mrcnn.app.card import model_card
+    from mrcnn.app.server import LOOPBACK_NAMES
+    config = getattr(model, "config", None)
+    floor = float(getattr(config, "DETECTION_MIN_CONFIDENCE", 0.0))
+    card = model_card(config, class_names, weights=weights, eval_dir=eval_dir, threshold=threshold, floor=floor,
+                      title=title)
+    allowed = LOOPBACK_NAMES
+    if host not in LOOPBACK_NAMES:
+        log.warning("serving on %s: anyone who can reach this address can use the page (there is no login)", host)
+        allowed = None if host in ("0.0.0.0", "::") else LOOPBACK_NAMES + (host,)
+    app = create_app(model, class_names, card=card, threshold=threshold, allowed_hosts=allowed, **kwargs)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    log.info("open http://%s:%d/ in a browser (Ctrl-C stops)", f"[{shown}]" if ":" in shown else shown, port)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)

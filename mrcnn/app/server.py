@@ -1,0 +1,309 @@
+"""The web app's HTTP side (Starlette): the page, a small JSON API, the downloads, and the guards around them.
+
+Routes (errors are JSON {"error": a sentence for the page, "detail": what the reader found, or null}):
+    GET  /                                        the page (static/index.html, with static/app.js and app.css)
+    GET  /api/model                               the model card, class names, threshold, floor and limits
+    POST /api/batches                             a new batch: {"batch": id}
+    GET  /api/batches/{b}                         its images: status, place in the queue, error, cells found
+    POST /api/batches/{b}/images?name=FILE        the image file as the raw request body -> 202 {"image": ...}
+    GET  /api/batches/{b}/images/{i}              one image's cells: class, score, box, area, mask PNG
+    GET  /api/batches/{b}/images/{i}/image        the image as the page shows it (PNG, or JPEG when large)
+    GET  /api/batches/{b}/counts.csv?min_score=T  pbc.py detect's counts.csv of the batch, scores >= T
+    GET  /api/batches/{b}/results.json?min_score=T    pbc.py detect's results.json (COCO results), scores >= T
+
+One file per upload request, so that the page shows each image's progress and a bad file fails alone; how many a
+batch holds is `Limits.max_images`. Guards: the Host header must name this machine (loopback names, or the address
+the server was bound to), which defeats DNS rebinding; a POST whose Origin is another site (or that the browser
+marks Sec-Fetch-Site cross-site) is refused; the body is read in chunks and refused past `Limits.max_bytes`; every
+response carries a Content-Security-Policy that lets the page load nothing but its own files.
+"""
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import weakref
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from mrcnn.app import STATIC_DIR
+from mrcnn.app.store import DONE, LimitError, Limits, Store, clean_name
+from mrcnn.app.uploads import UploadError, decode_upload, display_image, too_large
+from mrcnn.app.worker import DetectionWorker
+
+log = logging.getLogger(__name__)
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+                                 b"script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+                                 b"form-action 'self'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+def _hostname(host):
+    """The name part of a Host header ("[::1]:8000" -> "::1", "localhost:8000" -> "localhost")."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class Guard:
+    """ASGI middleware: refuses other hosts and cross-origin writes; adds the security headers."""
+
+    def __init__(self, app, allowed_hosts):
+        self.app = app
+        self.allowed_hosts = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
+
+    def problem(self, scope):
+        headers = Headers(scope=scope)
+        host = headers.get("host", "")
+        if self.allowed_hosts is not None and _hostname(host) not in self.allowed_hosts:
+            return 400, (f"this server answers requests addressed to {', '.join(sorted(self.allowed_hosts))}, not "
+                         f"to {host or 'no host'}; open the address it printed when it started")
+        if scope["method"] in UNSAFE_METHODS:
+            origin = headers.get("origin")
+            if origin is not None and origin != f"{scope.get('scheme', 'http')}://{host}":
+                return 403, (f"refused a request from another web page ({origin}): only this page may upload "
+                             "images or start batches")
+            if headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+                return 403, "refused a request from another web site: only this page may upload images"
+        return None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + SECURITY_HEADERS
+            await send(message)
+
+        problem = self.problem(scope)
+        if problem is not None:
+            status, message = problem
+            log.warning("refused %s %s: %s", scope["method"], scope.get("path"), message)
+            await JSONResponse({"error": message, "detail": None}, status_code=status)(scope, receive,
+                                                                                      send_with_headers)
+            return
+        await self.app(scope, receive, send_with_headers)
+
+
+class Service:
+    """The app's state: the store of batches, the detection worker, the card, and a private temporary folder."""
+
+    def __init__(self, model, class_names, card, threshold, limits, category_map, differential):
+        self.model = model
+        self.class_names = [str(c) for c in class_names]
+        self.limits = limits or Limits()
+        self.store = Store(self.class_names, self.limits, category_map)
+        self.worker = DetectionWorker(model, self.store, self.limits.max_pending)
+        config = getattr(model, "config", None)
+        self.floor = float(getattr(config, "DETECTION_MIN_CONFIDENCE", 0.0))
+        self.threshold = max(self.floor, float(threshold if threshold is not None else self.floor))
+        self.card = card or {"title": "Mask R-CNN", "classes": self.class_names[1:]}
+        self.differential = differential
+        self.workdir = tempfile.mkdtemp(prefix="mrcnn-app-")  # mode 0700: uploads live here for a moment
+        weakref.finalize(self, shutil.rmtree, self.workdir, True)  # also when the app is never started or closed
+
+    def close(self):
+        self.worker.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def info(self):
+        return {"card": self.card, "class_names": self.class_names[1:], "threshold": self.threshold,
+                "floor": self.floor, "limits": self.limits.to_dict(), "differential": self.differential}
+
+
+def _error(message, status, detail=None):
+    return JSONResponse({"error": message, "detail": detail}, status_code=status)
+
+
+def _batch(request):
+    service = request.app.state.service
+    try:
+        return service.store.batch(request.path_params["batch"])
+    except KeyError:
+        raise HTTPException(404, "this batch is no longer on the server (a restart forgets batches, and only the "
+                                 f"last {service.limits.max_batches} are kept): start a new batch") from None
+
+
+def _entry(request):
+    entry = _batch(request).images.get(request.path_params["image"])
+    if entry is None:
+        raise HTTPException(404, "no such image in this batch")
+    return entry
+
+
+def _min_score(request):
+    service = request.app.state.service
+    raw = request.query_params.get("min_score")
+    if raw is None:
+        return service.threshold
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise HTTPException(400, f"min_score must be a number from 0 to 1, got {raw!r}")
+    return value
+
+
+async def _read_body(request, name, max_bytes):
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(name, max_bytes, int(declared))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large(name, max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# ---- endpoints --------------------------------------------------------------------------------------------------------
+
+async def page(request):
+    return FileResponse(STATIC_DIR / "index.html", headers={"cache-control": "no-cache"})
+
+
+async def model_info(request):
+    return JSONResponse(request.app.state.service.info())
+
+
+async def new_batch(request):
+    return JSONResponse({"batch": request.app.state.service.store.new_batch().id}, status_code=201)
+
+
+async def batch_status(request):
+    service, batch = request.app.state.service, _batch(request)
+    images = [entry.summary(service.worker.position(entry)) for entry in service.store.entries(batch)]
+    return JSONResponse({"batch": batch.id, "images": images})
+
+
+async def upload(request):
+    service, batch = request.app.state.service, _batch(request)
+    name = clean_name(request.query_params.get("name"))
+    limits = service.limits
+    if len(batch.images) >= limits.max_images:  # answered before the body is read
+        raise LimitError(f"{name} was not added: a batch holds at most {limits.max_images} images; download this "
+                         "batch's results and start a new batch for more")
+    if service.worker.waiting() >= limits.max_pending:
+        raise LimitError("the model is busy with earlier images; retry in a moment", status=503)
+    data = await _read_body(request, name, limits.max_bytes)
+    image = await run_in_threadpool(decode_upload, data, name, service.workdir, limits.max_pixels)
+    display, media_type = await run_in_threadpool(display_image, image)
+    entry = service.store.add_image(batch, name, image, display, media_type)
+    try:
+        position = service.worker.submit(entry)
+    except LimitError:
+        service.store.remove(batch, entry)
+        raise
+    log.info("queued %s (%d x %d) in batch %s", entry.name, entry.width, entry.height, batch.id)
+    return JSONResponse({"image": entry.summary(position)}, status_code=202)
+
+
+async def image_detail(request):
+    service, entry = request.app.state.service, _entry(request)
+    out = entry.summary(service.worker.position(entry))
+    out["cells"] = entry.cells if entry.status == DONE else []  # the summary's count becomes the list itself
+    return JSONResponse(out)
+
+
+async def image_file(request):
+    entry = _entry(request)
+    return Response(entry.display, media_type=entry.display_type, headers={"cache-control": "private, max-age=3600"})
+
+
+async def counts_csv(request):
+    service, batch = request.app.state.service, _batch(request)
+    text = await run_in_threadpool(service.store.counts_csv, batch, _min_score(request))
+    return Response(text, media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": 'attachment; filename="counts.csv"'})
+
+
+async def results_json(request):
+    service, batch = request.app.state.service, _batch(request)
+    text = await run_in_threadpool(service.store.results_json, batch, _min_score(request))
+    return Response(text, media_type="application/json",
+                    headers={"content-disposition": 'attachment; filename="results.json"'})
+
+
+# ---- errors -----------------------------------------------------------------------------------------------------------
+
+async def _upload_error(request, error):
+    return _error(error.message, error.status, error.detail)
+
+
+async def _limit_error(request, error):
+    return _error(str(error), error.status)
+
+
+async def _http_error(request, error):
+    message = error.detail if error.status_code != 404 or error.detail != "Not Found" else \
+        f"nothing at {request.url.path}"
+    return _error(message, error.status_code)
+
+
+async def _server_error(request, error):
+    log.exception("error answering %s %s", request.method, request.url.path)
+    return _error(f"the server failed on this request ({type(error).__name__}: {error}); it keeps running", 500)
+
+
+def create_app(model, class_names, card=None, threshold=None, limits=None, category_map=None, differential=None,
+               allowed_hosts=LOOPBACK_NAMES):
+    """The Starlette app serving `model` (anything with the detect contract, see mrcnn/app/worker.py).
+
+    Args:
+        class_names: ["BG", class 1, ...].
+        card: the model card (mrcnn.app.card.model_card), shown as is.
+        threshold: the page's starting confidence threshold (default: the model's DETECTION_MIN_CONFIDENCE, which
+            is also the floor: the lowest score the model returns and the slider reaches).
+        limits: `Limits` (bytes, pixels, images per batch, ...).
+        category_map: {class id: COCO category id} for results.json (default: the class id).
+        differential: {"classes": [names], "label": "white cells"}: the classes whose sum is the 100 % of the
+            differential count (the others are given per 100 of them); None: all classes.
+        allowed_hosts: host names the Host header may carry (None: any, for a server bound to 0.0.0.0 behind
+            something that checks it).
+    The detection thread starts now and stops when the app shuts down (its lifespan), or with
+    `app.state.service.close()`.
+    """
+    service = Service(model, class_names, card, threshold, limits, category_map, differential)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        service.close()
+
+    routes = [
+        Route("/", page),
+        Route("/api/model", model_info),
+        Route("/api/batches", new_batch, methods=["POST"]),
+        Route("/api/batches/{batch}", batch_status),
+        Route("/api/batches/{batch}/images", upload, methods=["POST"]),
+        Route("/api/batches/{batch}/images/{image}", image_detail),
+        Route("/api/batches/{batch}/images/{image}/image", image_file),
+        Route("/api/batches/{batch}/counts.csv", counts_csv),
+        Route("/api/batches/{batch}/results.json", results_json),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    handlers = {UploadError: _upload_error, LimitError: _limit_error, HTTPException: _http_error,
+                Exception: _server_error}
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,
+                    middleware=[Middleware(Guard, allowed_hosts=allowed_hosts)])
+    app.state.service = service
+    return app

@@ -1,0 +1,217 @@
+"""What the web app keeps in memory: batches of uploaded images, their detections, and the batch downloads.
+
+Shape shorthand:
+    H, W: image height and width, N: detections of one image, K: classes including the background.
+
+A batch is what one page works on: up to `Limits.max_images` images, each with its display image (PNG or JPEG
+bytes), its detections as the page draws them (class, score, box, and the mask as a small PNG cropped to the mask's
+own extent) and its COCO result records. The model returns every detection down to its DETECTION_MIN_CONFIDENCE (a
+low floor); the page filters by the threshold the user picks, and the downloads take that threshold as a parameter
+(`min_score`). The downloads are the files of `pbc.py detect`, written by the same code (mrcnn.streaming):
+counts.csv (a row per image: cells per class and the total) and results.json (COCO results, image_id = the file name
+as uploaded). Only the last `Limits.max_batches` batches are kept; the oldest is forgotten first.
+
+Nothing here touches the disk: file names are labels (made unique within a batch), never paths.
+"""
+
+import base64
+import collections
+import csv
+import dataclasses
+import io
+import secrets
+import threading
+import time
+import unicodedata
+
+import numpy as np
+
+from mrcnn.streaming import counts_header, counts_row, summarize_result, write_results_json
+
+QUEUED, DETECTING, DONE, FAILED = "queued", "detecting", "done", "failed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one upload, one batch and the server accept (the page states them).
+
+    max_bytes: bytes of one image file (the upload is refused while it streams in, past this).
+    max_pixels: pixels of one image, from its header, checked before decoding (a 16 MP default: 4000 x 4000).
+    max_images: images in one batch; the page says so and does not upload the rest.
+    max_batches: batches kept in memory; creating one more forgets the oldest.
+    max_pending: decoded images waiting for the model, over all batches; past it an upload is answered 503
+        ("busy, retry") so that memory stays bounded (the page keeps only a few uploads in flight and retries).
+    """
+
+    max_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 16_000_000
+    max_images: int = 100
+    max_batches: int = 4
+    max_pending: int = 16
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+class LimitError(ValueError):
+    """A limit of `Limits` was reached; `status` is the HTTP status to answer with."""
+
+    def __init__(self, message, status=413):
+        super().__init__(message)
+        self.status = status
+
+
+class ImageEntry:
+    """One uploaded image. `status` goes queued -> detecting -> done | failed; the worker writes the other fields
+    before it sets the status, so a reader that sees "done" sees the detections."""
+
+    def __init__(self, image_id, name, image, display, display_type):
+        self.id = image_id
+        self.name = name
+        self.height, self.width = int(image.shape[0]), int(image.shape[1])
+        self.image = image  # uint8 [H, W, 3] until the model has run, then None
+        self.display = display  # bytes of the image as the page shows it (PNG, or JPEG for large images)
+        self.display_type = display_type
+        self.status = QUEUED
+        self.error = None
+        self.cells = []  # [{"class_id", "class_name", "score", "box", "area", "mask"}], best score first
+        self.records = []  # COCO result records aligned with cells
+        self.seconds = None
+
+    def summary(self, position=None):
+        out = {"id": self.id, "name": self.name, "status": self.status, "width": self.width, "height": self.height,
+               "error": self.error, "cells": len(self.cells), "seconds": self.seconds}
+        if position is not None:
+            out["position"] = position
+        return out
+
+
+class Batch:
+    def __init__(self, batch_id):
+        self.id = batch_id
+        self.images = collections.OrderedDict()  # image id -> ImageEntry, in upload order
+        self.created = time.time()
+        self._next = 1
+
+    def unique_name(self, name):
+        taken = {entry.name for entry in self.images.values()}
+        if name not in taken:
+            return name
+        n = 2
+        while f"{name} ({n})" in taken:
+            n += 1
+        return f"{name} ({n})"
+
+
+def clean_name(raw, max_length=120):
+    """A file name fit to show and to use as a COCO image id: the last path part, control characters dropped,
+    at most `max_length` characters; "image" when nothing is left. Never used as a path."""
+    name = str(raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    return name[:max_length] or "image"
+
+
+class Store:
+    """Batches in memory, safe to use from the request handlers and the detection worker at once.
+
+    class_names: ["BG", class 1, ...]; category_map: {class id: COCO category id} (default: the class id).
+    """
+
+    def __init__(self, class_names, limits=None, category_map=None):
+        self.class_names = [str(c) for c in class_names]
+        self.limits = limits or Limits()
+        self.category_map = category_map
+        self._batches = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def new_batch(self):
+        with self._lock:
+            batch = Batch(secrets.token_urlsafe(12))
+            self._batches[batch.id] = batch
+            while len(self._batches) > self.limits.max_batches:
+                self._batches.popitem(last=False)
+            return batch
+
+    def batch(self, batch_id):
+        """The batch, or KeyError (unknown, or forgotten after newer batches)."""
+        with self._lock:
+            return self._batches[batch_id]
+
+    def add_image(self, batch, name, image, display, display_type):
+        """A new ImageEntry in `batch` (queued); LimitError when the batch is full."""
+        with self._lock:
+            if len(batch.images) >= self.limits.max_images:
+                raise LimitError(f"this batch already holds {len(batch.images)} images, the most one batch can "
+                                 f"hold; download its results and start a new batch for more")
+            entry = ImageEntry(str(batch._next), batch.unique_name(name), image, display, display_type)
+            batch._next += 1
+            batch.images[entry.id] = entry
+            return entry
+
+    def entries(self, batch):
+        """The batch's images in upload order (a snapshot: uploads may add more meanwhile)."""
+        with self._lock:
+            return list(batch.images.values())
+
+    def remove(self, batch, entry):
+        with self._lock:
+            batch.images.pop(entry.id, None)
+
+    # ---- results -------------------------------------------------------------------------------------------------
+
+    def finish(self, entry, result, seconds):
+        """Store one detect() result {"rois", "class_ids", "scores", "masks"} as the page's cells and COCO records."""
+        # (the counts are recomputed by the downloads, at the threshold each asks for)
+        _, records = summarize_result(result, entry.name, self.class_names, self.category_map, where=entry.name)
+        rois = np.asarray(result["rois"]).reshape(-1, 4)
+        masks = np.asarray(result["masks"])
+        cells = []
+        for i in range(rois.shape[0]):
+            class_id = int(result["class_ids"][i])
+            mask = masks[..., i].astype(bool)
+            cells.append({"class_id": class_id, "class_name": self.class_names[class_id],
+                          "score": float(result["scores"][i]), "box": [int(v) for v in rois[i]],
+                          "area": int(mask.sum()), "mask": mask_png(mask)})
+        entry.cells, entry.records, entry.seconds = cells, records, round(float(seconds), 3)
+        entry.status = DONE
+
+    def _kept(self, batch, min_score):
+        for entry in self.entries(batch):
+            if entry.status != DONE:
+                continue
+            keep = [i for i, cell in enumerate(entry.cells) if cell["score"] >= min_score]
+            yield entry, keep
+
+    def counts_csv(self, batch, min_score):
+        """counts.csv of the batch's finished images (pbc.py detect's format), detections scoring >= min_score."""
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(counts_header(self.class_names))
+        for entry, keep in self._kept(batch, min_score):
+            class_ids = np.array([entry.cells[i]["class_id"] for i in keep], dtype=np.int64)
+            counts = np.bincount(class_ids, minlength=len(self.class_names))[1:].tolist()
+            writer.writerow(counts_row(entry.name, counts))
+        return out.getvalue()
+
+    def results_json(self, batch, min_score):
+        """results.json of the batch's finished images (COCO results, as pbc.py detect), scores >= min_score."""
+        out = io.StringIO()
+        write_results_json((entry.records[i] for entry, keep in self._kept(batch, min_score) for i in keep), out)
+        return out.getvalue()
+
+
+def mask_png(mask):
+    """One detection's mask for the page: {"x", "y", "png"}: a PNG data URL of the mask cropped to its own extent
+    (white, opaque inside, transparent outside; the page tints it), placed at pixel (x, y) of the image; None for an
+    empty mask."""
+    from PIL import Image
+
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    y1, y2, x1, x2 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    alpha = mask[y1:y2, x1:x2].astype(np.uint8) * 255
+    pixels = np.stack([np.full_like(alpha, 255), alpha], axis=-1)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", optimize=True)
+    return {"x": int(x1), "y": int(y1), "png": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}

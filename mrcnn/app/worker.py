@@ -1,0 +1,99 @@
+"""The detection worker: the one thread that runs the model, one queued image at a time, in upload order.
+
+TensorFlow is not re-entrant here (one model, one `predict` at a time), and a request handler must never wait for
+the model, or the server would stop answering while it runs. So uploads are queued (`submit` returns at once) and
+this thread takes them one by one: `model.detect([image])[0]`, then `Store.finish` turns the result into what the
+page draws. An exception of the model fails that image only (its message is shown on the page); the thread goes on.
+
+The model is anything with the detect contract of `mrcnn.model.MaskRCNN` (DESIGN.md section 5):
+`detect([image]) -> [{"rois": int [N, (y1, x1, y2, x2)], "class_ids": int [N], "scores": float [N],
+"masks": bool [H, W, N]}]` for an RGB uint8 image [H, W, 3], so tests can hand in a stub.
+"""
+
+import collections
+import logging
+import threading
+import time
+
+from mrcnn.app.store import DETECTING, FAILED, LimitError
+
+log = logging.getLogger(__name__)
+
+
+class DetectionWorker:
+    """Runs `model.detect` on a daemon thread for the ImageEntry objects handed to `submit`.
+
+    Args:
+        model: an object with the detect contract (see the module notes).
+        store: the `Store` whose `finish` records each result.
+        max_pending: images waiting at most; `submit` raises LimitError (status 503) past it.
+    """
+
+    def __init__(self, model, store, max_pending):
+        self.model = model
+        self.store = store
+        self.max_pending = int(max_pending)
+        self._pending = collections.deque()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self.busy = None  # the entry being detected
+        self._thread = threading.Thread(target=self._run, name="mrcnn-app-detector", daemon=True)
+        self._thread.start()
+
+    def submit(self, entry):
+        """Queue an entry; returns how many images are ahead of it (the one being detected included)."""
+        with self._wake:
+            if self._stopping:
+                raise LimitError("the server is shutting down", status=503)
+            if len(self._pending) >= self.max_pending:
+                raise LimitError(f"the model is busy: {len(self._pending)} images are waiting; retry in a moment",
+                                 status=503)
+            self._pending.append(entry)
+            self._wake.notify()
+            return len(self._pending) - 1 + (self.busy is not None)
+
+    def position(self, entry):
+        """Images ahead of a queued entry (the one being detected included), or None when it is not queued."""
+        with self._wake:
+            for i, queued in enumerate(self._pending):
+                if queued is entry:
+                    return i + (self.busy is not None)
+        return None
+
+    def waiting(self):
+        with self._wake:
+            return len(self._pending)
+
+    def close(self, timeout=30):
+        """Stop after the image being detected; queued images fail with a message."""
+        with self._wake:
+            self._stopping = True
+            dropped = list(self._pending)
+            self._pending.clear()
+            self._wake.notify_all()
+        for entry in dropped:
+            entry.image, entry.error, entry.status = None, "the server stopped before this image was detected", FAILED
+        self._thread.join(timeout)
+
+    def _run(self):
+        while True:
+            with self._wake:
+                while not self._pending and not self._stopping:
+                    self._wake.wait()
+                if self._stopping:
+                    return
+                entry = self._pending.popleft()
+                self.busy = entry
+            entry.status = DETECTING
+            start = time.perf_counter()
+            try:
+                result = self.model.detect([entry.image])[0]
+                self.store.finish(entry, result, time.perf_counter() - start)
+            except Exception as error:  # one image's failure must not stop the worker: it is shown on the page
+                log.exception("detection failed on %s", entry.name)
+                entry.error = f"detection failed: {type(error).__name__}: {error}"
+                entry.status = FAILED
+            finally:
+                entry.image = None  # the decoded pixels go; the display image and the results stay
+                with self._wake:
+                    self.busy = None

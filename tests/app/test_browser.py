@@ -1,0 +1,182 @@
+"""The page in a real browser: Debian's headless Chromium driven by Selenium through Debian's chromedriver.
+
+The server runs in this process (uvicorn on a free loopback port) with the stub detector, whose cells are known, so
+the test can read exact counts off the page. Screenshots are saved as test artifacts in out/test-artifacts/ (not
+committed). Without Chromium (`apt-get install chromium chromium-driver`, which .ci/run does as root) or Selenium
+the tests are skipped with the reason.
+"""
+
+import base64
+import os
+import pathlib
+import shutil
+import socket
+import tempfile
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("starlette", reason="the web app's extra is not installed (pip install -e .[app])")
+pytest.importorskip("selenium", reason="selenium is not installed (pip install -r requirements.txt)")
+
+from mrcnn.app import create_app  # noqa: E402
+from mrcnn.app.store import Limits  # noqa: E402
+from tests.app.helpers import CLASS_NAMES, StubDetector, png_bytes  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
+LIMITS = Limits(max_images=6, max_bytes=100_000, max_pixels=5_000)
+# The flags Chromium needs as root on a machine without a network (the machine notes).
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--window-size=1400,1000"]
+
+if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    pytest.skip(f"no browser: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver; "
+                ".ci/run installs them when it runs as root)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def url():
+    import uvicorn
+    app = create_app(StubDetector(), CLASS_NAMES, threshold=0.75, limits=LIMITS,
+                     differential={"classes": ["neutrophil", "lymphocyte"], "label": "white cells"})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        assert time.time() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="mrcnn-chromium-")
+    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait(driver, condition, timeout=30, what="the page"):
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message=f"waiting for {what}")
+
+
+def _open(driver, url):
+    driver.get(url)
+    _wait(driver, lambda d: d.find_element("id", "limits").text and d.execute_script(
+        "return document.querySelectorAll('#classes .chip').length") == 3, what="the model info")
+    _wait(driver, lambda d: d.execute_script("return document.body.dataset.batch"), what="a batch")
+
+
+def _counts(driver):
+    rows = driver.find_elements("css selector", "#counts tbody tr[data-class]")
+    return {r.get_attribute("data-class"): r.find_element("css selector", "td.num").text for r in rows
+            if r.get_attribute("data-class")}
+
+
+def _drop(driver, files):
+    """Drop files on the drop zone as a user's drag and drop does: files = [(name, bytes)]."""
+    encoded = [(name, base64.b64encode(data).decode()) for name, data in files]
+    driver.execute_script("""
+        const transfer = new DataTransfer();
+        for (const [name, b64] of arguments[0]) {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          transfer.items.add(new File([bytes], name, { type: "application/octet-stream" }));
+        }
+        const zone = document.getElementById("drop");
+        zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    """, encoded)
+
+
+def _no_script_errors(driver):
+    """No JavaScript error on the console (refused uploads log network errors: those are expected)."""
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and e.get("source") != "network"]
+    assert not errors, errors
+
+
+def _statuses(driver):
+    return [(li.find_element("css selector", ".name").text, li.get_attribute("data-status"),
+             li.find_element("css selector", ".status").text) for li in driver.find_elements("css selector",
+                                                                                           "#images li")]
+
+
+def _settled(driver, count):
+    items = _statuses(driver)
+    return len(items) == count and all(status in ("done", "failed") for _, status, _ in items)
+
+
+def test_upload_overlay_counts_slider_and_toggles(browser, url, tmp_path):
+    _open(browser, url)
+    image = tmp_path / "smear one.png"
+    image.write_bytes(png_bytes())
+    browser.find_element("id", "picker").send_keys(str(image))
+    _wait(browser, lambda d: _settled(d, 1), what="the detection")
+    _wait(browser, lambda d: d.find_element("id", "overlay").get_attribute("data-drawn") == "2", what="the overlay")
+    assert _statuses(browser)[0][:2] == ("smear one.png", "done")
+    # the paper's 0.75: the neutrophil at 0.92 and the lymphocyte at 0.81 (the 0.55 neutrophil waits below)
+    assert _counts(browser) == {"neutrophil": "1", "lymphocyte": "1", "platelet": "0"}
+    assert browser.find_element("id", "total-count").text == "2"
+    assert len(browser.find_elements("css selector", "#cells tbody tr")) == 2
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "web_page.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")
+
+    browser.execute_script("const s = document.getElementById('threshold'); s.value = '0.5';"
+                           "s.dispatchEvent(new Event('input'));")
+    _wait(browser, lambda d: d.find_element("id", "overlay").get_attribute("data-drawn") == "3", what="the slider")
+    assert _counts(browser) == {"neutrophil": "2", "lymphocyte": "1", "platelet": "0"}
+    percent = browser.find_element("css selector", "#counts tr[data-class=neutrophil] td.percent").text
+    assert percent == "66.7 %"  # of the white cells (neutrophil + lymphocyte here)
+    link = browser.find_element("id", "dl-csv").get_attribute("href")
+    assert link.endswith("/counts.csv?min_score=0.5")
+    csv_text = browser.execute_async_script(
+        "fetch(arguments[0]).then((r) => r.text()).then(arguments[arguments.length - 1]);", link)
+    assert csv_text.splitlines() == ["image,neutrophil,lymphocyte,platelet,total", "smear one.png,2,1,0,3"]
+
+    browser.find_element("css selector", "#classes .chip[data-class=neutrophil]").click()
+    _wait(browser, lambda d: d.find_element("id", "overlay").get_attribute("data-drawn") == "1", what="the toggle")
+    assert _counts(browser)["neutrophil"] == "2"  # hiding a class changes the drawing, not the count
+    _no_script_errors(browser)
+
+
+def test_bad_files_and_too_many_files_get_messages(browser, url):
+    _open(browser, url)
+    _drop(browser, [("notes.txt", b"not an image at all"), ("huge.png", png_bytes(height=100, width=100)),
+                    ("heavy.png", b"\x89PNG" + bytes(150_000)), ("cut.png", png_bytes()[:150])])
+    _drop(browser, [(f"ok{i}.png", png_bytes(seed=i)) for i in range(4)])
+    banner = browser.find_element("id", "banner")
+    _wait(browser, lambda d: banner.is_displayed(), what="the limit message")
+    assert banner.text.startswith("4 files were dropped, but a batch holds at most 6 images: the first 2 are added, "
+                                  "the other 2 are not.")
+    _wait(browser, lambda d: _settled(d, 6), what="six settled images")
+    statuses = {name: (status, text) for name, status, text in _statuses(browser)}
+    assert statuses["notes.txt"][0] == "failed" and "is not an image this page can read" in statuses["notes.txt"][1]
+    assert statuses["huge.png"] == ("failed", "huge.png is 100 x 100 pixels (0.01 megapixels); an image may have at "
+                                              "most 0.005 megapixels")
+    assert statuses["heavy.png"] == ("failed", "heavy.png is 146 KB; an image may be at most 98 KB")
+    assert "truncated or damaged" in statuses["cut.png"][1]
+    assert statuses["ok0.png"][0] == statuses["ok1.png"][0] == "done"  # the server went on serving
+    assert _counts(browser)["neutrophil"] == "2"
+    assert "2 images counted" in browser.find_element("id", "count-note").text
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "web_page_errors.png"))
+    _no_script_errors(browser)

@@ -1,0 +1,259 @@
+"""The web app's API through Starlette's test client, with a stub detector: uploads, results, the downloads, and
+every kind of bad input (each answered with a message, the server serving on)."""
+
+import base64
+import csv
+import io
+import json
+import os
+import tempfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("starlette", reason="the web app's extra is not installed (pip install -e .[app])")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from mrcnn.app import STATIC_DIR, create_app  # noqa: E402
+from mrcnn.app.store import Limits  # noqa: E402
+from mrcnn.evaluation.coco_io import to_coco_results  # noqa: E402
+from tests.app.helpers import BASE, CLASS_NAMES, STUB_CELLS, StubDetector, png_bytes, upload, wait_done  # noqa: E402
+
+
+@pytest.fixture
+def make_client():
+    clients = []
+
+    def make(model=None, **kwargs):
+        kwargs.setdefault("threshold", 0.75)
+        client = TestClient(create_app(model or StubDetector(), CLASS_NAMES, **kwargs), base_url=BASE)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def _batch(client):
+    response = client.post("/api/batches")
+    assert response.status_code == 201
+    return response.json()["batch"]
+
+
+def _rows(text):
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_model_info_states_threshold_floor_and_limits(make_client):
+    info = make_client(limits=Limits(max_images=7)).get("/api/model").json()
+    assert info["class_names"] == CLASS_NAMES[1:]
+    assert info["threshold"] == 0.75 and info["floor"] == pytest.approx(0.3)  # the stub's DETECTION_MIN_CONFIDENCE
+    assert info["limits"]["max_images"] == 7 and info["limits"]["max_bytes"] == 20 * 1024 * 1024
+    # a threshold below what the model returns is raised to the floor: the page cannot show what it never gets
+    assert make_client(threshold=0.1).get("/api/model").json()["threshold"] == pytest.approx(0.3)
+
+
+def test_upload_detect_results_and_downloads(make_client):
+    client = make_client()
+    batch = _batch(client)
+    data = png_bytes()
+    first = upload(client, batch, "smear.png", data)
+    assert first.status_code == 202
+    assert first.json()["image"]["name"] == "smear.png" and first.json()["image"]["status"] in ("queued", "done")
+    second = upload(client, batch, "smear.png", png_bytes(seed=1, fmt="JPEG"))
+    assert second.json()["image"]["name"] == "smear.png (2)"  # unique within the batch: it is the COCO image id
+    images = wait_done(client, batch)
+    assert [(i["name"], i["status"], i["cells"], i["width"], i["height"]) for i in images] == [
+        ("smear.png", "done", 3, 48, 40), ("smear.png (2)", "done", 3, 48, 40)]
+
+    detail = client.get(f"/api/batches/{batch}/images/1").json()
+    assert [(c["class_name"], round(c["score"], 2)) for c in detail["cells"]] == [
+        ("neutrophil", 0.92), ("lymphocyte", 0.81), ("neutrophil", 0.55)]
+    stub_result = StubDetector().detect([np.array(Image.open(io.BytesIO(data)).convert("RGB"))])[0]
+    for i, cell in enumerate(detail["cells"]):
+        assert cell["box"] == stub_result["rois"][i].tolist()
+        assert cell["area"] == int(stub_result["masks"][..., i].sum())
+        png = Image.open(io.BytesIO(base64.b64decode(cell["mask"]["png"].split(",", 1)[1])))
+        alpha = np.array(png)[..., 1] > 0
+        x, y = cell["mask"]["x"], cell["mask"]["y"]
+        placed = np.zeros(stub_result["masks"].shape[:2], dtype=bool)
+        placed[y:y + alpha.shape[0], x:x + alpha.shape[1]] = alpha
+        assert np.array_equal(placed, stub_result["masks"][..., i])  # the page draws exactly the model's mask
+    shown = client.get(f"/api/batches/{batch}/images/1/image")
+    assert shown.headers["content-type"] == "image/png"
+    assert np.array_equal(np.array(Image.open(io.BytesIO(shown.content))), np.array(Image.open(io.BytesIO(data))))
+
+    # counts.csv: pbc.py detect's header; the threshold (default the page's 0.75) filters the cells
+    assert _rows(client.get(f"/api/batches/{batch}/counts.csv").text) == [
+        ["image", "neutrophil", "lymphocyte", "platelet", "total"],
+        ["smear.png", "1", "1", "0", "2"], ["smear.png (2)", "1", "1", "0", "2"]]
+    low = client.get(f"/api/batches/{batch}/counts.csv", params={"min_score": 0.5})
+    assert low.headers["content-disposition"] == 'attachment; filename="counts.csv"'
+    assert _rows(low.text)[1] == ["smear.png", "2", "1", "0", "3"]
+    # results.json: the COCO records of to_coco_results, image_id = the name shown
+    results = json.loads(client.get(f"/api/batches/{batch}/results.json", params={"min_score": 0.5}).text)
+    assert results[:3] == json.loads(json.dumps(to_coco_results([stub_result], ["smear.png"])))
+    assert len(results) == 6 and {r["image_id"] for r in results} == {"smear.png", "smear.png (2)"}
+    strict = json.loads(client.get(f"/api/batches/{batch}/results.json", params={"min_score": 0.9}).text)
+    assert [r["score"] for r in strict] == [pytest.approx(0.92)] * 2
+
+
+def test_downloads_are_pbc_detect_files(make_client, tmp_path):
+    """At the floor, the downloads hold what detect_files (pbc.py detect) writes for the same images."""
+    from mrcnn.streaming import detect_files
+    client = make_client()
+    batch = _batch(client)
+    names = ["a.png", "b.png"]
+    for i, name in enumerate(names):
+        data = png_bytes(height=36 + i, seed=i)
+        (tmp_path / name).write_bytes(data)
+        upload(client, batch, name, data)
+    wait_done(client, batch)
+    out = tmp_path / "detect"
+    detect_files(StubDetector(), [str(tmp_path / n) for n in names], str(out), CLASS_NAMES, overlays=False)
+    assert client.get(f"/api/batches/{batch}/results.json", params={"min_score": 0}).text == \
+        (out / "results.json").read_text()
+    detected = _rows((out / "counts.csv").read_text())
+    served = _rows(client.get(f"/api/batches/{batch}/counts.csv", params={"min_score": 0}).text)
+    assert served[0] == detected[0]
+    assert [row[1:] for row in served[1:]] == [row[1:] for row in detected[1:]]
+    assert [row[0] for row in served[1:]] == names and [os.path.basename(r[0]) for r in detected[1:]] == names
+
+
+def test_bad_files_get_a_message_and_the_server_goes_on(make_client):
+    client = make_client(limits=Limits(max_bytes=50_000, max_pixels=4000))
+    batch = _batch(client)
+    cases = [
+        ("notes.txt", b"these are not pixels", 400, "notes.txt is not an image this page can read"),
+        ("empty.png", b"", 400, "empty.png is empty (0 bytes)"),
+        ("cut.png", png_bytes()[:200], 400, "cut.png could not be decoded: the file is truncated or damaged"),
+        ("cut.jpg", png_bytes(fmt="JPEG")[:-800], 400, "cut.jpg could not be decoded"),
+        ("head.jpg", png_bytes(fmt="JPEG")[:300], 400, "head.jpg is not an image this page can read (JPEG, PNG, TIFF, "
+                                                         "BMP, WebP or GIF), or it is damaged"),
+        ("wide.png", png_bytes(height=50, width=90), 413, "wide.png is 90 x 50 pixels (0.0045 megapixels); an image "
+                                                          "may have at most 0.004 megapixels"),
+        ("big.bmp", b"BM" + bytes(60_000), 413, "big.bmp is 59 KB; an image may be at most 49 KB"),
+    ]
+    for name, data, status, message in cases:
+        response = upload(client, batch, name, data)
+        assert response.status_code == status, (name, response.text)
+        assert response.json()["error"].startswith(message), response.json()
+    detail = upload(client, batch, "cut.png", png_bytes()[:200]).json()["detail"]
+    assert "truncated" in detail and "upload-" not in detail  # the reader's words, without the private path
+    # a body sent in chunks without a length is refused as it passes the limit
+    chunks = (b"\x00" * 10_000 for _ in range(10))
+    response = upload(client, batch, "stream.png", chunks)
+    assert response.status_code == 413 and "larger than" in response.json()["error"]
+    assert upload(client, batch, "fine.png", png_bytes(height=40, width=40)).status_code == 202
+    assert [i["name"] for i in wait_done(client, batch)] == ["fine.png"]  # refused files leave no entry
+
+
+def test_a_failing_detection_fails_that_image_only(make_client):
+    client = make_client()
+    batch = _batch(client)
+    upload(client, batch, "bad.png", png_bytes(first_pixel=(13, 13, 13)))
+    upload(client, batch, "good.png", png_bytes(seed=3))
+    bad, good = wait_done(client, batch)
+    assert bad["status"] == "failed" and bad["error"] == "detection failed: RuntimeError: the stub fails on this image"
+    assert good["status"] == "done" and good["cells"] == 3
+    failed = client.get(f"/api/batches/{batch}/images/{bad['id']}").json()
+    assert failed["cells"] == [] and failed["error"].startswith("detection failed")
+    assert _rows(client.get(f"/api/batches/{batch}/counts.csv").text)[1:] == [["good.png", "1", "1", "0", "2"]]
+
+
+def test_200_files_at_once_stop_at_the_batch_limit(make_client):
+    client = make_client()
+    batch = _batch(client)
+    data = png_bytes(height=8, width=8)
+    answers = []
+    for i in range(200):
+        response = upload(client, batch, f"f{i}.png", data)
+        while response.status_code == 503:  # the model is busy: the page retries the same way
+            assert "busy" in response.json()["error"]
+            wait_done(client, batch)
+            response = upload(client, batch, f"f{i}.png", data)
+        answers.append(response)
+    assert [r.status_code for r in answers] == [202] * 100 + [413] * 100
+    assert answers[100].json()["error"] == ("f100.png was not added: a batch holds at most 100 images; download this "
+                                            "batch's results and start a new batch for more")
+    assert len(wait_done(client, batch)) == 100
+    assert client.get("/api/model").status_code == 200
+    assert upload(client, _batch(client), "next.png", data).status_code == 202  # a new batch takes more
+
+
+def test_queue_is_bounded_and_the_server_answers_while_the_model_works(make_client):
+    client = make_client(StubDetector(delay=0.3), limits=Limits(max_pending=2))
+    batch = _batch(client)
+    codes = [upload(client, batch, f"{i}.png", png_bytes(seed=i)).status_code for i in range(5)]
+    assert codes[:3] == [202, 202, 202] and 503 in codes[3:]  # one detecting + two waiting
+    status = client.get(f"/api/batches/{batch}").json()["images"]  # answered while the model is busy
+    assert [i["status"] for i in status].count("done") < len(status)
+    assert any(i.get("position", 0) >= 1 for i in status if i["status"] == "queued")
+
+
+def test_other_origins_and_hosts_are_refused(make_client):
+    client = make_client()
+    batch = _batch(client)
+    data = png_bytes()
+    evil = upload(client, batch, "x.png", data, headers={"Origin": "http://evil.example"})
+    assert evil.status_code == 403 and "another web page (http://evil.example)" in evil.json()["error"]
+    assert client.post("/api/batches", headers={"Origin": "null"}).status_code == 403
+    assert upload(client, batch, "x.png", data, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    rebound = client.get("/api/model", headers={"Host": "attacker.example:8000"})
+    assert rebound.status_code == 400 and "not to attacker.example:8000" in rebound.json()["error"]
+    assert upload(client, batch, "x.png", data, headers={"Origin": BASE}).status_code == 202
+    assert client.get("/api/model", headers={"Host": "localhost:8000"}).status_code == 200
+    assert [i["name"] for i in wait_done(client, batch)] == ["x.png"]
+
+
+def test_nothing_is_written_outside_the_app_folder(make_client, tmp_path, monkeypatch):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.chdir(work)
+    client = make_client()
+    batch = _batch(client)
+    names = ["../../escape.png", "/etc/passwd", "..\\win.png", "a/b/c.png", "\x00nul.png", ""]
+    for name in names:
+        assert upload(client, batch, name, png_bytes()).status_code == 202
+    upload(client, batch, "bad.txt", b"not an image")
+    images = wait_done(client, batch)
+    assert [i["name"] for i in images] == ["escape.png", "passwd", "win.png", "c.png", "nul.png", "image"]
+    assert os.listdir(work) == []
+    (app_dir,) = os.listdir(temp)  # the app's own folder, empty between uploads
+    assert app_dir.startswith("mrcnn-app-") and os.listdir(temp / app_dir) == []
+    client.__exit__(None, None, None)  # shutting down removes it
+    assert os.listdir(temp) == []
+
+
+def test_unknown_batches_images_and_parameters(make_client):
+    client = make_client(limits=Limits(max_batches=2))
+    first = _batch(client)
+    missing = client.get("/api/batches/nope")
+    assert missing.status_code == 404 and "start a new batch" in missing.json()["error"]
+    assert client.get(f"/api/batches/{first}/images/9").status_code == 404
+    for bad in ("abc", "2", "-0.1", "nan"):
+        response = client.get(f"/api/batches/{first}/counts.csv", params={"min_score": bad})
+        assert response.status_code == 400 and "min_score" in response.json()["error"]
+    _batch(client), _batch(client)
+    assert client.get(f"/api/batches/{first}").status_code == 404  # the oldest of 3 is forgotten
+    assert client.get("/no/such/page").json() == {"error": "nothing at /no/such/page", "detail": None}
+    assert client.put("/api/batches").status_code == 405
+
+
+def test_the_page_loads_nothing_from_elsewhere(make_client):
+    client = make_client()
+    page = client.get("/")
+    assert page.status_code == 200 and '<script src="/static/app.js"' in page.text
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "script-src 'self'" in policy and "connect-src 'self'" in policy
+    for name in os.listdir(STATIC_DIR):
+        text = (STATIC_DIR / name).read_text(encoding="utf-8")
+        assert "://" not in text.replace("http://www.w3.org/2000/svg", ""), name  # no address but this server's
+        assert client.get(f"/static/{name}").status_code == 200
