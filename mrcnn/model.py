@@ -213,11 +213,13 @@ class MaskRCNN:
         random_rois = 0 if config.USE_RPN_ROIS else config.POST_NMS_ROIS_TRAINING
         train_generator = DataGenerator(train_dataset, config, shuffle=True, augmentation=augmentation,
                                         no_augmentation_sources=no_augmentation_sources, random_rois=random_rois,
-                                        steps=config.STEPS_PER_EPOCH, workers=workers, seed=seed)
+                                        steps=config.STEPS_PER_EPOCH, workers=workers, seed=seed, stream=True)
         val_generator = DataGenerator(val_dataset, config, shuffle=True, random_rois=random_rois,
-                                      steps=config.VALIDATION_STEPS, workers=workers, seed=seed)
-        # A resumed run continues the data stream where it stopped.
-        train_generator.epoch = val_generator.epoch = self.epoch
+                                      steps=config.VALIDATION_STEPS, workers=workers, seed=seed, stream=True)
+        # Endless streams (mrcnn/data/stream.py), so that batches do not depend on when Keras calls on_epoch_end; a
+        # resumed run continues them where it stopped.
+        train_generator.start_step = self.epoch * config.STEPS_PER_EPOCH
+        val_generator.start_step = self.epoch * config.VALIDATION_STEPS
         # The checkpoint is written before the epoch is reported, so a resumed run never reports an epoch twice.
         # Under multi-worker training only the chief writes into log_dir; the other workers write to a scratch folder.
         write_dir = distribute.worker_dir(self.log_dir, self.strategy)
@@ -235,9 +237,12 @@ class MaskRCNN:
                 self.keras_model, checkpoints.optimizer_state_path(self.log_dir, config.NAME, self.epoch))
         self._prepare_log_dir(write_dir)
         try:
-            # Under a strategy fit splits each global batch of BATCH_SIZE images across the replicas.
+            # Under a strategy fit splits each global batch of BATCH_SIZE images across the replicas. The generator
+            # shuffles the images itself, reproducibly.
             history = self.keras_model.fit(train_generator, initial_epoch=self.epoch, epochs=epochs,
-                                           validation_data=val_generator, callbacks=callbacks, verbose=verbose)
+                                           steps_per_epoch=config.STEPS_PER_EPOCH, validation_data=val_generator,
+                                           validation_steps=config.VALIDATION_STEPS, callbacks=callbacks,
+                                           verbose=verbose, shuffle=False)
         except NonFiniteLoss as e:
             try:
                 last = self.find_last()

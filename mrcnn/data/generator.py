@@ -15,17 +15,17 @@ import math
 import threading
 
 import numpy as np
-import keras
 
 from mrcnn.data.anchors import get_anchors
 from mrcnn.data.loader import BadImageError, load_image_gt
 from mrcnn.data.mold import mold_image
 from mrcnn.data.rpn_targets import build_detection_targets, build_rpn_targets, generate_random_rois
+from mrcnn.data.stream import BatchStream
 
 log = logging.getLogger(__name__)
 
 
-class DataGenerator(keras.utils.PyDataset):
+class DataGenerator(BatchStream):
     """Batches of training inputs for Mask R-CNN, keyed by the model's input names.
 
     Arguments:
@@ -45,6 +45,8 @@ class DataGenerator(keras.utils.PyDataset):
         steps: batches per epoch. None gives ceil(num_images / B). Any value works: batches take images from an
             endless stream that runs through the dataset again and again, in a fresh order each pass.
         seed: int seed; None picks one at random (still fixed for the life of this object).
+        stream: present the batches to Keras as an endless stream (mrcnn/data/stream.py): what `fit` gets, so that
+            a seeded run repeats; `start_step` then says where the stream starts.
         workers, use_multiprocessing, max_queue_size: passed to keras.utils.PyDataset.
 
     `generator[idx]` is a dict:
@@ -61,7 +63,9 @@ class DataGenerator(keras.utils.PyDataset):
 
     Batch `idx` of epoch `e` is a pure function of (seed, e, idx): its images are positions (e * len + idx) * B ...
     of the endless image stream, and its randomness (augmentation, anchor sampling, random ROIs) comes from a
-    numpy Generator seeded with (seed, e, idx). `on_epoch_end()` advances e; `epoch` can also be set directly.
+    numpy Generator seeded with (seed, e, idx). `generator[idx]` is batch idx of epoch `epoch`, which
+    `on_epoch_end()` advances (or set `epoch` directly); with `stream=True`, `generator[i]` is step
+    `start_step + i` of the stream instead (mrcnn/data/stream.py).
     As in Matterport, images without any non-crowd instance are skipped (the next image of the stream is taken
     instead); images with more than MAX_GT_INSTANCES instances keep a random subset (with a warning, logged once).
     An image that cannot be used (load_image_gt raises BadImageError: a missing, empty, truncated, undecodable or
@@ -71,15 +75,17 @@ class DataGenerator(keras.utils.PyDataset):
     """
 
     def __init__(self, dataset, config, shuffle=True, augmentation=None, no_augmentation_sources=None,
-                 random_rois=0, detection_targets=False, steps=None, seed=None, workers=1,
+                 random_rois=0, detection_targets=False, steps=None, seed=None, stream=False, workers=1,
                  use_multiprocessing=False, max_queue_size=10):
-        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         if not hasattr(dataset, "num_images"):
             raise ValueError(f"dataset {type(dataset).__name__} is not prepared: call dataset.prepare() first")
         if dataset.num_images == 0:
             raise ValueError(f"dataset {type(dataset).__name__} has no images")
         if steps is not None and (isinstance(steps, bool) or int(steps) != steps or steps < 1):
             raise ValueError(f"steps must be a positive integer or None, got {steps!r}")
+        super().__init__(int(math.ceil(dataset.num_images / config.BATCH_SIZE)) if steps is None else steps,
+                         stream=stream, workers=workers, use_multiprocessing=use_multiprocessing,
+                         max_queue_size=max_queue_size)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         if detection_targets and not random_rois:
@@ -93,19 +99,10 @@ class DataGenerator(keras.utils.PyDataset):
         self.detection_targets = bool(detection_targets)
         self.steps = None if steps is None else int(steps)
         self.seed = int(np.random.SeedSequence().entropy % (2 ** 63)) if seed is None else int(seed)
-        self.epoch = 0
         self.image_ids = np.asarray(dataset.image_ids)
         self._warned_max_instances = False
         self.bad_images = {}
         self._bad_images_lock = threading.Lock()
-
-    def __len__(self):
-        if self.steps is not None:
-            return self.steps
-        return int(math.ceil(len(self.image_ids) / self.config.BATCH_SIZE))
-
-    def on_epoch_end(self):
-        self.epoch += 1
 
     def image_id_at(self, position):
         """Image id at `position` of the endless stream: pass p = position // num_images visits the images in the
@@ -117,12 +114,10 @@ class DataGenerator(keras.utils.PyDataset):
         order = np.random.default_rng([self.seed, 1, pass_index]).permutation(count)
         return int(self.image_ids[order[offset]])
 
-    def __getitem__(self, idx):
-        if not 0 <= idx < len(self):
-            raise IndexError(f"batch index {idx} out of range for {len(self)} batches per epoch")
+    def batch(self, epoch, idx):
+        """Batch `idx` of epoch `epoch` (see the class notes)."""
         config = self.config
         batch_size = config.BATCH_SIZE
-        epoch = self.epoch
         rng = np.random.default_rng([self.seed, 0, epoch, idx])
         start = (epoch * len(self) + idx) * batch_size
         samples = [self._load_sample(start + b, rng) for b in range(batch_size)]
