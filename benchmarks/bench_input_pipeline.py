@@ -4,7 +4,7 @@
     python benchmarks/bench_input_pipeline.py --backbone resnet50 --steps 30 --workers 1
 
 Both runs train the same model with `keras_model.fit` for `--steps` steps. Run A reads synthetic smears through the
-DataGenerator (rendering, resizing, flips and 90-degree rotations, RPN targets; `--workers` threads, Keras' queue of
+DataGenerator (rendering, resizing, SmearAugmentation (symmetries, zoom, colour), RPN targets; `--workers` threads, Keras' queue of
 10 batches). Run B feeds one prepared batch over and over, so it never waits. The time per step is measured between
 consecutive `on_train_batch_end` calls after `--warmup` steps (tracing excluded); the data wait is the difference of
 the medians, as a share of run A's step. The synthetic images are rendered on the fly, which costs more than
@@ -25,7 +25,8 @@ from mrcnn.data.generator import DataGenerator  # noqa: E402
 from mrcnn.model import MaskRCNN, build_optimizer  # noqa: E402
 from mrcnn.precision import resolve_policy  # noqa: E402
 from samples.pbc.config import make_config  # noqa: E402
-from samples.pbc.pbc import _flips, load_dataset  # noqa: E402
+from samples.pbc.augment import SmearAugmentation  # noqa: E402
+from samples.pbc.pbc import load_dataset  # noqa: E402
 
 
 class StepTimes(keras.callbacks.Callback):
@@ -77,7 +78,7 @@ def main(argv=None):
           "not counted")
     model = MaskRCNN("training", config, "/tmp/mrcnn-bench-input")
     model.keras_model.compile(optimizer=build_optimizer(config, config.LEARNING_RATE))
-    pipeline = DataGenerator(dataset, config, augmentation=_flips(), steps=args.steps + 1, seed=0,
+    pipeline = DataGenerator(dataset, config, augmentation=SmearAugmentation(), steps=args.steps + 1, seed=0,
                              workers=args.workers)
     start = time.perf_counter()
     for i in range(5):

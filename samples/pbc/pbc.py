@@ -221,9 +221,9 @@ def cmd_train(args):
     print(f"train: {train_set.num_images} images, val: {val_set.num_images} images; backbone {config.BACKBONE}, "
           f"{config.IMAGE_MAX_DIM} px, global batch {config.BATCH_SIZE}, {config.STEPS_PER_EPOCH} steps x "
           f"{args.epochs} epochs")
-    if args.seed is not None:  # Python, NumPy and TensorFlow: the initial weights and the in-graph ROI sampling
-        import keras
-        keras.utils.set_random_seed(args.seed)
+    if args.seed is not None:  # the initial weights, the in-graph ROI sampling, deterministic kernels
+        from mrcnn.training.determinism import seed_everything
+        seed_everything(args.seed)
     model = MaskRCNN("training", config, args.logs)
     start_weights(model, args.weights, weights_file)
     from samples.pbc.augment import SmearAugmentation
