@@ -16,11 +16,14 @@ starts from it like from ImageNet weights: heads first, then the rest (`samples/
   - per-epoch checkpoints `classifier_<run>_<epoch:04d>.weights.h5` with the optimizer state beside them, in
     `<model_dir>/<run><YYYYmmddTHHMM>/` (mrcnn/training/checkpoints.py), TensorBoard curves there (loss,
     accuracy, val_loss, val_accuracy, learning_rate), and resume from a checkpoint at the next epoch;
-and at the end writes the backbone's weights alone (`.weights.h5`, the layers of `build_classifier`'s backbone
-model) with a JSON report beside it: validation accuracy, per-class recall, sizes, time. The validation images are
+and at the end recomputes batch norm's moving statistics for the final weights over the training images
+(mrcnn/training/bn_statistics.py), then writes the backbone's weights alone (`.weights.h5`, the layers of
+`build_classifier`'s backbone model) with a JSON report beside it: validation accuracy, per-class recall, sizes,
+time. The validation images are
 used for reporting only: no choice (of epoch or setting) is made on them.
 
-Batches are pure functions of (seed, epoch, index), as in mrcnn/data/generator.py, so a seeded run repeats.
+Batches are pure functions of (seed, epoch, index) presented to `fit` as an endless stream (mrcnn/data/stream.py), as
+in mrcnn/data/generator.py, so a seeded run repeats.
 """
 
 import json
@@ -36,9 +39,12 @@ from mrcnn import utils
 from mrcnn.backbones.classifier import backbone_weighted_layers, build_classifier
 from mrcnn.data.augment import apply_augmentation
 from mrcnn.data.mold import mold_image
+from mrcnn.data.stream import BatchStream
 from mrcnn.layers.batch_norm import use_fused_batch_norm
 from mrcnn.training import checkpoints, optimizer_state
+from mrcnn.training.bn_statistics import recompute_moving_statistics
 from mrcnn.training.callbacks import EpochCheckpoint, LossCurves, NanGuard, NonFiniteLoss
+from mrcnn.training.determinism import seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -63,39 +69,32 @@ def mold_images(images, config):
     return out
 
 
-class ClassifierBatches(keras.utils.PyDataset):
+class ClassifierBatches(BatchStream):
     """(molded images float32 [B, H, W, 3], one-hot labels float32 [B, K]) from images in memory.
 
     Args:
         images: uint8 [N, H, W, 3]; labels: int [N] in 0..K-1; num_classes: K.
-        batch_size: B; the last batch of an epoch may be smaller.
+        batch_size: B; an epoch is one pass over the images, so its last batch may be smaller.
         mean_pixel: Config.MEAN_PIXEL. augmentation: None or what mrcnn.data.augment accepts.
-        shuffle: a fresh order each epoch; seed: int. workers: threads building batches.
-    Batch `idx` of epoch `e` depends only on (seed, e, idx); `on_epoch_end()` advances e (set `epoch` to resume).
+        shuffle: a fresh order each epoch; seed: int. stream, workers: see mrcnn/data/stream.py.
+    Batch `idx` of epoch `e` depends only on (seed, e, idx).
     """
 
     def __init__(self, images, labels, num_classes, batch_size, mean_pixel, augmentation=None, shuffle=True, seed=0,
-                 workers=1):
-        super().__init__(workers=workers, use_multiprocessing=False)
+                 stream=False, workers=1):
         if len(images) != len(labels) or len(images) == 0:
             raise ValueError(f"ClassifierBatches: {len(images)} images and {len(labels)} labels; need the same "
                              "positive number")
+        super().__init__(math.ceil(len(images) / int(batch_size)), stream=stream, workers=workers)
         self.images, self.labels = images, np.asarray(labels, dtype=np.int64)
         self.num_classes, self.batch_size = int(num_classes), int(batch_size)
         self.mean_pixel, self.augmentation = mean_pixel, augmentation
-        self.shuffle, self.seed, self.epoch = shuffle, int(seed), 0
+        self.shuffle, self.seed = shuffle, int(seed)
 
-    def __len__(self):
-        return math.ceil(len(self.images) / self.batch_size)
-
-    def on_epoch_end(self):
-        self.epoch += 1
-
-    def __getitem__(self, idx):
+    def batch(self, epoch, idx):
         count = len(self.images)
-        order = (np.random.default_rng([self.seed, 1, self.epoch]).permutation(count) if self.shuffle
-                 else np.arange(count))
-        rng = np.random.default_rng([self.seed, 0, self.epoch, idx])
+        order = np.random.default_rng([self.seed, 1, epoch]).permutation(count) if self.shuffle else np.arange(count)
+        rng = np.random.default_rng([self.seed, 0, epoch, idx])
         chosen = order[idx * self.batch_size:(idx + 1) * self.batch_size]
         no_masks = np.zeros(self.images.shape[1:3] + (0,), dtype=bool)
         batch = [apply_augmentation(self.augmentation, self.images[i], no_masks, rng)[0] for i in chosen]
@@ -124,7 +123,8 @@ def pretrain_backbone(config, train, val, class_names, model_dir, epochs, batch_
         resume_from: a `classifier_*.weights.h5` checkpoint of an earlier run to continue, or None.
         out: path of the backbone weights file (default `<run folder>/backbone_<backbone>.weights.h5`); the report
             goes beside it as `<out without .weights.h5>.json`.
-        seed: seeds the batches (order and augmentation) and keras.utils.set_random_seed.
+        seed: seeds the batches (order and augmentation), the initial weights and TensorFlow's kernels
+            (mrcnn/training/determinism.py): a run repeats on the same machine.
     Returns: {"weights", "report", "log_dir", "val_accuracy", "val_recall", "epochs", ...}.
     """
     num_classes = len(class_names)
@@ -141,7 +141,7 @@ def pretrain_backbone(config, train, val, class_names, model_dir, epochs, batch_
                          f"{len(train[1])} are {class_names[int(present[0])]!r}")
     if out is not None and not str(out).endswith(".weights.h5"):
         raise ValueError(f"out={out!r}: the backbone weights file name must end in .weights.h5")
-    keras.utils.set_random_seed(int(seed))
+    seed_everything(int(seed))
     name = run_name(config)
     classifier, backbone = build_classifier(config, num_classes, dropout=dropout)
     use_fused_batch_norm(classifier)  # the same function through TensorFlow's fused kernel (layers/batch_norm.py)
@@ -167,22 +167,26 @@ def pretrain_backbone(config, train, val, class_names, model_dir, epochs, batch_
     checkpoints.remove_stale_temporaries(log_dir)
 
     train_batches = ClassifierBatches(*train, num_classes, batch_size, config.MEAN_PIXEL, augmentation,
-                                      shuffle=True, seed=seed, workers=workers)
+                                      shuffle=True, seed=seed, stream=True, workers=workers)
+    train_batches.start_step = initial_epoch * steps  # a resumed run continues the stream where it stopped
     val_batches = ClassifierBatches(*val, num_classes, 64, config.MEAN_PIXEL, shuffle=False, workers=workers)
-    train_batches.epoch = initial_epoch
     callbacks = [NanGuard(), EpochCheckpoint(log_dir, name, prefix=PREFIX), LossCurves(log_dir)]
     start = time.time()
     if epochs > initial_epoch:
         log.info("pretraining %s on %d images of %d classes, epochs %d-%d, in %s", name, len(train[0]),
                  num_classes, initial_epoch + 1, epochs, log_dir)
         try:
-            classifier.fit(train_batches, initial_epoch=initial_epoch, epochs=epochs, validation_data=val_batches,
-                           callbacks=callbacks, verbose=verbose)
+            classifier.fit(train_batches, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps,
+                           validation_data=val_batches, callbacks=callbacks, verbose=verbose, shuffle=False)
         except NonFiniteLoss as error:
             raise NonFiniteLoss(f"{error}. Pretraining stopped; resume from the last checkpoint in {log_dir} with a "
                                 "lower learning rate") from None
     else:
         log.warning("epochs=%d is not past the checkpoint's epoch %d: nothing to train", epochs, initial_epoch)
+    # The moving statistics of batch norm, recomputed for the final weights on the training images (not augmented):
+    # they are what the detector normalizes with when it keeps batch norm frozen (mrcnn/training/bn_statistics.py).
+    recompute_moving_statistics(classifier, ClassifierBatches(*train, num_classes, 16, config.MEAN_PIXEL,
+                                                              shuffle=False))
     seconds = time.time() - start
 
     probabilities = classifier.predict(val_batches, verbose=0)
