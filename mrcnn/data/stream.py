@@ -6,10 +6,10 @@ A training run sees an endless stream of batches, cut into epochs of `steps` bat
 step `e * steps + idx` of the stream. Subclasses build batch (epoch, idx) from a generator seeded with
 (seed, epoch, idx), so a run repeats exactly.
 
-Keras' PyDataset adapter, given a finite dataset, calls `on_epoch_end` at the end of every epoch, but it may already
-have asked for the next epoch's first batches (its prefetching thread and tf.data start the next pass before the
-epoch is closed), so a batch that depends on an epoch counter advanced by `on_epoch_end` depends on thread timing:
-two seeded runs then differ. `BatchStream` therefore has two modes:
+Given a finite dataset, Keras' `fit` reorders each epoch's batch indices with Python's global `random`, and calls
+`on_epoch_end` only after it has created the next epoch's iterator (Keras 3.12's EpochIterator), so a batch read from
+an epoch counter advanced by `on_epoch_end` relies on no prefetching happening in between. An endless stream asks for
+neither. `BatchStream` therefore has two modes:
   - `stream=False` (the default; direct use, tests): `self[idx]` is batch idx of epoch `self.epoch`, and
     `on_epoch_end()` advances `self.epoch` (Matterport-style).
   - `stream=True` (what `fit` gets): the dataset tells Keras it is endless (`num_batches` None, so fit needs
