@@ -285,6 +285,23 @@ def _progress(done, total, start, what):
         print(file=sys.stderr)
 
 
+def detect_subset(model, dataset, progress=True):
+    """(ground truths, detections, image labels or None, image names) of every image of `dataset`, for
+    `mrcnn.evaluation.evaluate_predictions`. PBC's image-level label is the image's folder; synthetic smears have
+    none (they are scored by their largest cell)."""
+    gts, preds, labels, names = [], [], [], []
+    start = time.time()
+    for i, image_id in enumerate(dataset.image_ids):
+        masks, class_ids = dataset.load_mask(image_id)
+        gts.append({"class_ids": class_ids, "masks": masks})
+        preds.append(model.detect([dataset.load_image(image_id)])[0])
+        names.append(dataset.image_info[image_id]["id"])
+        labels.append(dataset.folder_class_id(image_id) if hasattr(dataset, "folder_class_id") else None)
+        if progress:
+            _progress(i + 1, dataset.num_images, start, "detecting")
+    return gts, preds, (labels if all(label is not None for label in labels) else None), names
+
+
 def cmd_evaluate(args):
     from mrcnn.evaluation import evaluate_predictions, read_losses, write_report
     from samples.pbc.synthetic import CLASS_NAMES
@@ -295,18 +312,7 @@ def cmd_evaluate(args):
     dataset = load_dataset(args.dataset, args.subset, args.annotations, config.IMAGE_MAX_DIM)
     os.makedirs(args.out, exist_ok=True)  # an --out that cannot be a folder fails now, not after the detections
     model, weights = _inference_model(args, config)
-    gts, preds, labels, names = [], [], [], []
-    start = time.time()
-    for i, image_id in enumerate(dataset.image_ids):
-        masks, class_ids = dataset.load_mask(image_id)
-        gts.append({"class_ids": class_ids, "masks": masks})
-        preds.append(model.detect([dataset.load_image(image_id)])[0])
-        info = dataset.image_info[image_id]
-        names.append(info["id"])
-        # PBC's image-level label is its folder; synthetic smears are scored by their largest cell.
-        labels.append(dataset.folder_class_id(image_id) if hasattr(dataset, "folder_class_id") else None)
-        _progress(i + 1, dataset.num_images, start, "detecting")
-    image_labels = labels if all(label is not None for label in labels) else None
+    gts, preds, image_labels, names = detect_subset(model, dataset)
     try:
         losses = read_losses(os.path.dirname(os.path.abspath(weights)))
     except (FileNotFoundError, ValueError) as e:
@@ -385,7 +391,7 @@ def cmd_serve(args):
         if args.eval:
             load_metrics(args.eval)
     except (ImportError, FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"serve: {e}") from None
+        raise UsageError(str(e)) from None  # one line, "pbc.py serve: error: ..." (mrcnn/cli.py)
     threshold = args.min_confidence
     if threshold is None:
         threshold = _config_from_args(args, inference=True).DETECTION_MIN_CONFIDENCE
