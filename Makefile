@@ -41,7 +41,7 @@ pbc: $(STAMP)
 	mkdir -p $(PBC_OUT)
 	MPLBACKEND=Agg $(BIN)/python samples/pbc/pbc.py annotate --dataset $(PBC) --out $(PBC_OUT)/annotations.json \
 		--contact-sheet $(PBC_OUT)/annotations.png
-	MPLBACKEND=Agg $(BIN)/python samples/pbc/pbc.py pretrain --dataset $(PBC) $(PBC_MODEL) --epochs 30 --seed 0 \
+	MPLBACKEND=Agg $(BIN)/python samples/pbc/pbc.py pretrain --dataset $(PBC) $(PBC_MODEL) --epochs 60 --seed 0 \
 		--out $(PBC_OUT)/backbone_small_192.weights.h5
 	MPLBACKEND=Agg $(BIN)/python samples/pbc/pbc.py train --dataset $(PBC) --annotations $(PBC_OUT)/annotations.json \
 		$(PBC_MODEL) --weights $(PBC_OUT)/backbone_small_192.weights.h5 --optimizer adam --images-per-gpu 4 \

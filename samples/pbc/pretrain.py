@@ -1,7 +1,7 @@
 """`pbc.py pretrain`: the backbone learns PBC as an 8-class image classifier before Mask R-CNN is trained on it.
 
     python samples/pbc/pbc.py pretrain --dataset ../shared/data/pbc --backbone tiny --image-size 192 \\
-        --epochs 30 --out pbc_backbone.weights.h5
+        --epochs 60 --out pbc_backbone.weights.h5
     python samples/pbc/pbc.py train ... --weights pbc_backbone.weights.h5
 
 Only the training split teaches (class = folder name); the validation split is scored after the last epoch and its
@@ -134,7 +134,7 @@ def add_parser(sub, model_options):
                                    "beside them. Checkpoints and TensorBoard curves (loss, accuracy, val_accuracy) "
                                    "go to a pretrain_<backbone> run folder under --logs.")
     p.add_argument("--dataset", required=True, help="folder in PBC's layout: DIR/{train,val}/<class>/*.jpg")
-    p.add_argument("--epochs", type=int, default=30, help="final epoch number (default: 30)")
+    p.add_argument("--epochs", type=int, default=60, help="final epoch number (default: 60)")
     p.add_argument("--batch-size", type=int, default=32, help="images per step (default: 32)")
     p.add_argument("--learning-rate", type=float, default=2e-3,
                    help="AdamW's peak learning rate, after a 5%% warm-up, then cosine to 0 (default: 0.002)")
