@@ -33,7 +33,8 @@ serve: $(STAMP)
 		$(if $(wildcard out/demo/metrics.json),--eval out/demo)
 
 # The CPU recipe on the real PBC images (samples/pbc/README.md#the-cpu-recipe): annotate, pretrain the backbone as a
-# classifier, train Mask R-CNN from it, evaluate on val. PBC=path/to/pbc for another copy of the dataset.
+# classifier, train Mask R-CNN from it, average the last stage's checkpoints, evaluate on val. PBC=path/to/pbc for
+# another copy of the dataset.
 PBC ?= ../shared/data/pbc
 PBC_OUT ?= out/pbc
 PBC_MODEL = --backbone small --preset cpu --image-size 192 --logs logs/pbc
@@ -46,8 +47,9 @@ pbc: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python samples/pbc/pbc.py train --dataset $(PBC) --annotations $(PBC_OUT)/annotations.json \
 		$(PBC_MODEL) --weights $(PBC_OUT)/backbone_small_192.weights.h5 --optimizer adam --images-per-gpu 4 \
 		--gpu-count 1 --epochs 24 --steps-per-epoch 100 --validation-steps 10 --seed 0
-	MPLBACKEND=Agg $(BIN)/python samples/pbc/pbc.py evaluate --dataset $(PBC) \
-		--annotations $(PBC_OUT)/annotations.json $(PBC_MODEL) --subset val --weights last --out $(PBC_OUT)/eval
+	$(BIN)/python samples/pbc/pbc.py average --logs logs/pbc --weights last --out $(PBC_OUT)/detector_small_192.weights.h5
+	MPLBACKEND=Agg $(BIN)/python samples/pbc/pbc.py evaluate --dataset $(PBC) --annotations $(PBC_OUT)/annotations.json \
+		$(PBC_MODEL) --subset val --weights $(PBC_OUT)/detector_small_192.weights.h5 --out $(PBC_OUT)/eval
 
 shapes: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python samples/shapes/train_shapes.py demo --logs logs/shapes --out out/shapes

@@ -1,4 +1,4 @@
-"""Mask R-CNN on the PBC blood-cell dataset: annotate, train, evaluate, detect, compare.
+"""Mask R-CNN on the PBC blood-cell dataset: annotate, pretrain, train, average, evaluate, detect, compare, serve.
 
     python samples/pbc/pbc.py annotate --dataset ../shared/data/pbc --out pbc_annotations.json
     python samples/pbc/pbc.py train --dataset ../shared/data/pbc --annotations pbc_annotations.json \\
@@ -304,6 +304,7 @@ def detect_subset(model, dataset, progress=True):
 
 def cmd_evaluate(args):
     from mrcnn.evaluation import evaluate_predictions, read_losses, write_report
+    from samples.pbc.average import run_folder
     from samples.pbc.synthetic import CLASS_NAMES
 
     _need_annotations(args)
@@ -314,7 +315,7 @@ def cmd_evaluate(args):
     model, weights = _inference_model(args, config)
     gts, preds, image_labels, names = detect_subset(model, dataset)
     try:
-        losses = read_losses(os.path.dirname(os.path.abspath(weights)))
+        losses = read_losses(run_folder(weights))
     except (FileNotFoundError, ValueError) as e:
         log.warning("no loss curves next to %s (%s): Table 3 is left out", weights, e)
         losses = None
@@ -482,6 +483,8 @@ def build_parser():
 
     from samples.pbc.pretrain import add_parser as add_pretrain_parser
     add_pretrain_parser(sub, _model_options).set_defaults(func=cmd_pretrain)
+    from samples.pbc.average import add_parser as add_average_parser, cmd_average
+    add_average_parser(sub).set_defaults(func=cmd_average)
 
     p = sub.add_parser("evaluate", help="score a checkpoint: the paper's Tables 3-6 and more, as JSON and Markdown",
                        description="Detect on a subset and write metrics.json, report.md (laid out like the paper's "

@@ -4,8 +4,9 @@
         --epochs 60 --out pbc_backbone.weights.h5
     python samples/pbc/pbc.py train ... --weights pbc_backbone.weights.h5
 
-Only the training split teaches (class = folder name); the validation split is scored after the last epoch and its
-accuracy printed and written beside the weights (`pbc_backbone.json`), never used to choose anything. Images are
+Only the training split teaches (class = folder name); the validation split is scored after every epoch for the
+curves and after the last one for the report, printed and written beside the weights (`pbc_backbone.json`), and is
+never used to choose anything (no early stopping, no best epoch). Images are
 resized once, as the detector resizes them (so the backbone sees cells at the size it will see them in `train`), and
 kept in memory (3,200 PBC images at 192 px: 0.35 GB); each batch is augmented with `SmearAugmentation`.
 
