@@ -81,7 +81,15 @@ def main(argv=None):
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.5, 0.75, 0.9],
                         help="detection thresholds to score at (default: 0.5 0.75 0.9)")
     parser.add_argument("--out", required=True, help="folder for curve.json and curve.png")
-    args, model_args = parser.parse_known_args(argv)
+    parser.add_argument("--dataset", required=True, help="the folder in PBC's layout the run trained on")
+    parser.add_argument("--annotations", required=True, help="its COCO instances JSON (pbc.py annotate)")
+    parser.add_argument("--subset", default="val", choices=["val", "test"], help="subset to score (default: val)")
+    pbc._model_options(parser, training=True)  # --backbone, --preset, --image-size, --logs: as given to train
+    args = parser.parse_args(argv)
+    model_args = ["--dataset", args.dataset, "--annotations", args.annotations, "--subset", args.subset,
+                  "--preset", args.preset, "--logs", args.logs]
+    model_args += ["--backbone", args.backbone] if args.backbone else []
+    model_args += ["--image-size", str(args.image_size)] if args.image_size else []
     from mrcnn.evaluation import evaluate_predictions
     from samples.pbc.synthetic import CLASS_NAMES
 
