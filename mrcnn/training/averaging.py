@@ -15,6 +15,7 @@ a checkpoint of another model is refused, naming it and the first array that dif
 """
 
 import os
+import shutil
 
 import h5py
 import numpy as np
@@ -66,8 +67,7 @@ def average_weights_files(paths, out_path):
                 sums[name] += f[name][()]
 
     def write(tmp):
-        with open(paths[-1], "rb") as src, open(tmp, "wb") as dst:
-            dst.write(src.read())
+        shutil.copyfile(paths[-1], tmp)
         with h5py.File(tmp, "r+") as f:
             for name in floats:
                 f[name][...] = (sums[name] / len(paths)).astype(layout[name][1])

@@ -4,7 +4,7 @@ Layout (Matterport's, with Keras 3's weights suffix):
 
     <model_dir>/<name><YYYYmmddTHHMM>/mask_rcnn_<name>_<epoch:04d>.weights.h5
     <model_dir>/<name><YYYYmmddTHHMM>/mask_rcnn_<name>_<epoch:04d>.optimizer.h5   (optimizer state, latest two)
-    <model_dir>/<name><YYYYmmddTHHMM>/config.json
+    <model_dir>/<name><YYYYmmddTHHMM>/config.json                                      (read_run_config)
 
 Other kinds of run (a backbone pretrained as a classifier, mrcnn/training/pretrain.py) use the same layout with
 another file prefix than "mask_rcnn" (`prefix=`), so that their checkpoints are never mistaken for Mask R-CNN's.
@@ -17,6 +17,7 @@ when the run was killed between the two saves (the states of the last two epochs
 """
 
 import datetime
+import json
 import logging
 import os
 import re
@@ -82,6 +83,30 @@ def find_last(model_dir, name, prefix=PREFIX):
             return os.path.join(run_dir, checkpoints[-1])
     raise FileNotFoundError(f"no checkpoint {prefix}_{name}_NNNN.weights.h5 in any run folder of {model_dir!r} "
                             f"({', '.join(runs)})")
+
+
+def read_run_config(run_dir):
+    """The values a run saved in `<run_dir>/config.json`, or None when it has none.
+
+    Raises ValueError naming the file when it is not a JSON object."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+    except ValueError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: holds {type(values).__name__}, not the JSON object of a run's config")
+    return values
+
+
+def report_path(weights_path):
+    """The JSON report written beside a weights file: `x.weights.h5` -> `x.json`."""
+    suffix = ".weights.h5"
+    base = weights_path[:-len(suffix)] if weights_path.endswith(suffix) else os.path.splitext(weights_path)[0]
+    return base + ".json"
 
 
 def temporary_path(path):

@@ -208,7 +208,7 @@ def pretrain_backbone(config, train, val, class_names, model_dir, epochs, batch_
         "seconds_this_call": round(seconds, 1), "layers": len(backbone_weighted_layers(backbone)),
         "log_dir": os.path.abspath(log_dir), "weights": os.path.abspath(out),
     }
-    report_path = out[:-len(".weights.h5")] + ".json"
-    checkpoints.write_text_atomic(report_path, json.dumps(report, indent=2) + "\n")
-    report["report"] = os.path.abspath(report_path)
+    report_file = checkpoints.report_path(out)
+    checkpoints.write_text_atomic(report_file, json.dumps(report, indent=2) + "\n")
+    report["report"] = os.path.abspath(report_file)
     return report

@@ -10,21 +10,17 @@ names the run's final checkpoint ("last": the newest run's under --logs), `--fro
 that `evaluate` finds the run's loss curves for Table 3.
 
 Bad input, each an error naming it: no checkpoint, a missing epoch in the range, a range outside the run, a run whose
-batch norm trained (TRAIN_BN in its config.json: its moving statistics would not be averaged soundly).
+batch norm trained (TRAIN_BN in its config.json: its moving statistics would not be averaged soundly), a config.json
+that is not JSON.
 """
 
 import json
 import os
 
-from mrcnn.training.checkpoints import checkpoint_path, parse_checkpoint, write_text_atomic
+from mrcnn.training.checkpoints import (checkpoint_path, parse_checkpoint, read_run_config, report_path,
+                                        write_text_atomic)
 
 NAME = "pbc"
-
-
-def report_path(out):
-    """The JSON written beside an averaged weights file: `x.weights.h5` -> `x.json`."""
-    base = out[:-len(".weights.h5")] if out.endswith(".weights.h5") else os.path.splitext(out)[0]
-    return base + ".json"
 
 
 def run_folder(weights):
@@ -49,15 +45,6 @@ def last_stage_start(final_epoch):
     return stages[-2][0] + 1 if len(stages) > 1 else 1
 
 
-def _train_bn(run):
-    """The run's TRAIN_BN (True or None: batch norm's statistics moved; False: frozen), False without a config."""
-    try:
-        with open(os.path.join(run, "config.json"), encoding="utf-8") as f:
-            return json.load(f).get("TRAIN_BN", False)
-    except (OSError, ValueError, AttributeError):
-        return False  # no readable config: nothing says batch norm trained
-
-
 def average_run(final_checkpoint, out, from_epoch=None):
     """Average the checkpoints of `final_checkpoint`'s run from `from_epoch` to its epoch into `out` (and the JSON
     beside it); returns that report as a dict."""
@@ -71,7 +58,7 @@ def average_run(final_checkpoint, out, from_epoch=None):
     first = last_stage_start(last) if from_epoch is None else from_epoch
     if not 1 <= first <= last:
         raise ValueError(f"--from-epoch {first}: must be between 1 and the checkpoint's epoch {last}")
-    train_bn = _train_bn(run)
+    train_bn = (read_run_config(run) or {}).get("TRAIN_BN", False)  # True or None: its statistics moved
     if train_bn is not False:
         raise ValueError(f"{run}/config.json: TRAIN_BN is {train_bn} (a run from scratch): its batch-norm statistics "
                          "moved between epochs, so their mean is not the statistics of the averaged model; "

@@ -168,7 +168,7 @@ def cmd_annotate(args):
 def _resumed_run_config(args):
     """The saved config.json values of the run that --weights continues (last, or a checkpoint with config.json
     beside it), or None when it starts a new run."""
-    from mrcnn.training.checkpoints import find_last
+    from mrcnn.training.checkpoints import find_last, read_run_config
     if args.weights == "last":
         try:
             path = find_last(args.logs, "pbc")
@@ -178,11 +178,7 @@ def _resumed_run_config(args):
         path = args.weights
     else:
         return None
-    saved = os.path.join(os.path.dirname(os.path.abspath(path)), "config.json")
-    if not os.path.isfile(saved):
-        return None
-    with open(saved, encoding="utf-8") as f:
-        return json.load(f)
+    return read_run_config(os.path.dirname(os.path.abspath(path)))
 
 
 def _config_from_args(args, inference=False):

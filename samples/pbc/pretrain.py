@@ -6,9 +6,9 @@
 
 Only the training split teaches (class = folder name); the validation split is scored after every epoch for the
 curves and after the last one for the report, printed and written beside the weights (`pbc_backbone.json`), and is
-never used to choose anything (no early stopping, no best epoch). Images are
-resized once, as the detector resizes them (so the backbone sees cells at the size it will see them in `train`), and
-kept in memory (3,200 PBC images at 192 px: 0.35 GB); each batch is augmented with `SmearAugmentation`.
+never used to choose anything (no early stopping, no best epoch). Images are resized once, as the detector resizes
+them (so the backbone sees cells at the size it will see them in `train`), and kept in memory (3,200 PBC images at
+192 px: 0.35 GB); each batch is augmented with `SmearAugmentation`.
 
 What happens to bad input: a missing dataset folder, a subset folder without images, a class folder without any
 training image, or training images of a single class: ValueError naming the folder and the classes; an image that

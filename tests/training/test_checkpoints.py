@@ -110,3 +110,20 @@ def test_write_text_atomic_replaces_whole_files(tmp_path):
     checkpoints.write_text_atomic(str(path), "first")
     checkpoints.write_text_atomic(str(path), "second")
     assert path.read_text() == "second" and os.listdir(tmp_path) == ["config.json"]
+
+
+def test_read_run_config(tmp_path):
+    assert checkpoints.read_run_config(str(tmp_path)) is None  # a run folder without config.json
+    (tmp_path / "config.json").write_text('{"TRAIN_BN": false, "NAME": "pbc"}', encoding="utf-8")
+    assert checkpoints.read_run_config(str(tmp_path)) == {"TRAIN_BN": False, "NAME": "pbc"}
+    (tmp_path / "config.json").write_text("{broken", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"config\.json: not valid JSON"):
+        checkpoints.read_run_config(str(tmp_path))
+    (tmp_path / "config.json").write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"config\.json: holds list"):
+        checkpoints.read_run_config(str(tmp_path))
+
+
+def test_report_path_beside_weights():
+    assert checkpoints.report_path("out/backbone.weights.h5") == "out/backbone.json"
+    assert checkpoints.report_path("out/model.h5") == "out/model.json"

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from samples.pbc import pbc
-from samples.pbc.average import average_run, last_stage_start, report_path, run_folder
+from mrcnn.training.checkpoints import report_path
+from samples.pbc.average import average_run, last_stage_start, run_folder
 from tests.samples.pbc.test_pretrain_cli import TINY, make_folder
 
 PBC_PY = os.path.join(os.path.dirname(__file__), "..", "..", "..", "samples", "pbc", "pbc.py")
@@ -69,6 +70,14 @@ def test_from_epoch_and_its_bounds(tmp_path):
 def test_a_run_whose_batch_norm_trained_is_refused(tmp_path, train_bn):
     run, _ = fake_run(str(tmp_path), 2, train_bn=train_bn)
     with pytest.raises(ValueError, match=f"config.json: TRAIN_BN is {train_bn}"):
+        average_run(os.path.join(run, "mask_rcnn_pbc_0002.weights.h5"), str(tmp_path / "a.weights.h5"))
+
+
+def test_a_config_that_is_not_json_is_named(tmp_path):
+    run, _ = fake_run(str(tmp_path), 2)
+    with open(os.path.join(run, "config.json"), "w", encoding="utf-8") as f:
+        f.write("{not json")
+    with pytest.raises(ValueError, match=r"config\.json: not valid JSON"):
         average_run(os.path.join(run, "mask_rcnn_pbc_0002.weights.h5"), str(tmp_path / "a.weights.h5"))
 
 
