@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mrcnn.ops.detection_targets import detection_targets_graph
+from mrcnn.ops.detection_targets import detection_targets_graph, draw_sampling_seeds
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
@@ -23,8 +23,9 @@ class DetectionTargetLayer(keras.layers.Layer):
     Matterport's semantics (see `mrcnn.ops.detection_targets` for the details): crowd boxes (negative class ids)
     are not targets and proposals touching them are not negatives; positives have IoU >= `positive_iou` with a
     ground-truth box, at most `int(T * roi_positive_ratio)` of them, plus `int(P / roi_positive_ratio) - P`
-    negatives; an image without ground truth gets T negatives. Images are processed one by one with `tf.map_fn`;
-    sampling is random (`tf.random.shuffle`). The outputs carry no gradient.
+    negatives; an image without ground truth gets T negatives. `tf.map_fn` samples the images in parallel, each from
+    its own seed (drawn for the whole batch by one op of the global generator), so a seeded run samples the same
+    ROIs whichever thread runs first. The outputs carry no gradient.
 
     Args:
         train_rois_per_image: T (TRAIN_ROIS_PER_IMAGE).
@@ -82,15 +83,20 @@ class DetectionTargetLayer(keras.layers.Layer):
         mh, mw = self.mask_shape
 
         def one_image(args):
-            return detection_targets_graph(*args, train_rois_per_image=t,
+            *image, seed = args
+            return detection_targets_graph(*image, train_rois_per_image=t,
                                            roi_positive_ratio=self.roi_positive_ratio,
                                            bbox_std_dev=self.bbox_std_dev, mask_shape=self.mask_shape,
-                                           use_mini_mask=self.use_mini_mask, positive_iou=self.positive_iou)
+                                           use_mini_mask=self.use_mini_mask, positive_iou=self.positive_iou,
+                                           seed=seed)
 
+        # One stateful draw for the batch, then stateless sampling per image: a stateful shuffle inside map_fn
+        # would hand out its random numbers to the images in whatever order their threads reach it.
+        seeds = draw_sampling_seeds(tf.shape(proposals)[0])
         outputs = tf.map_fn(
             one_image,
             (tf.cast(proposals, tf.float32), tf.cast(gt_class_ids, tf.int32), tf.cast(gt_boxes, tf.float32),
-             gt_masks),
+             gt_masks, seeds),
             fn_output_signature=(tf.TensorSpec([t, 4], tf.float32), tf.TensorSpec([t], tf.int32),
                                  tf.TensorSpec([t, 4], tf.float32), tf.TensorSpec([t, mh, mw], tf.float32)))
         return [tf.stop_gradient(o) for o in outputs]

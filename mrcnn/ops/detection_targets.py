@@ -13,8 +13,9 @@ Sampling, as in Matterport:
   crowd box (COCO `iscrowd`): it is never a target, and a proposal overlapping a crowd box by IoU >= 0.001 is not
   used as a negative. Ground truth with class id 0 is padding.
 - A proposal is positive when its best IoU with a (non-crowd) ground-truth box is >= `positive_iou`, negative when it
-  is below. At most `int(T * roi_positive_ratio)` positives are drawn at random (`tf.random.shuffle`), then
-  `int(P / roi_positive_ratio) - P` negatives for the P positives drawn, so that positives make up the ratio.
+  is below. At most `int(T * roi_positive_ratio)` positives are drawn at random, then `int(P / roi_positive_ratio) - P`
+  negatives for the P positives drawn, so that positives make up the ratio. The draw is a pure function of the
+  inputs and a `seed` (stateless shuffles), so images sampled in parallel threads draw the same as one by one.
 - Each positive is assigned the ground-truth box of highest IoU (argmax; Matterport's `tf.cond` guards the case of
   no ground truth).
 
@@ -35,6 +36,12 @@ def _best_iou(overlaps):
     return tf.reduce_max(tf.pad(overlaps, [[0, 0], [0, 1]], constant_values=-1.0), axis=1)
 
 
+def draw_sampling_seeds(count):
+    """int32 [count, 2]: one seed per image for `detection_targets_graph`, from one draw of TensorFlow's global
+    generator (seeded by `tf.random.set_seed`), so a seeded run draws the same seeds at every step."""
+    return tf.random.uniform(tf.stack([count, 2]), maxval=tf.int32.max, dtype=tf.int32)
+
+
 def max_positive_rois(train_rois_per_image, roi_positive_ratio):
     """Most positive ROIs per image: int(T * ratio). Positives fill the first rows of the targets, so the mask head
     (which learns from positives only) needs to run on no more than this many leading rows."""
@@ -42,7 +49,7 @@ def max_positive_rois(train_rois_per_image, roi_positive_ratio):
 
 
 def detection_targets_graph(proposals, gt_class_ids, gt_boxes, gt_masks, train_rois_per_image, roi_positive_ratio,
-                            bbox_std_dev, mask_shape, use_mini_mask, positive_iou=0.5):
+                            bbox_std_dev, mask_shape, use_mini_mask, positive_iou=0.5, seed=None):
     """Sample T ROIs of one image and compute their targets.
 
     proposals: [N, (y1, x1, y2, x2)] normalized, zero-padded on axis 0.
@@ -52,6 +59,7 @@ def detection_targets_graph(proposals, gt_class_ids, gt_boxes, gt_masks, train_r
         `use_mini_mask`, else masks of the full molded image.
     train_rois_per_image: T. roi_positive_ratio: highest share of positives. bbox_std_dev: 4 numbers that divide the
     deltas. mask_shape: (mh, mw). positive_iou: IoU from which a proposal is positive.
+    seed: int32 or int64 [2], the seed of this image's sampling; None draws one from TensorFlow's global generator.
 
     Returns a tuple, every tensor zero-padded on axis 0 up to T (positives first, then negatives, then padding):
         rois: float32 [T, (y1, x1, y2, x2)] normalized.
@@ -85,12 +93,15 @@ def detection_targets_graph(proposals, gt_class_ids, gt_boxes, gt_masks, train_r
     negative_indices = tf.where(tf.logical_and(roi_iou_max < positive_iou, no_crowd))[:, 0]
 
     # Sample: at most max_positives positives, then negatives to reach the ratio (T of them without ground truth).
-    positive_indices = tf.random.shuffle(positive_indices)[:max_positives]
+    if seed is None:
+        seed = draw_sampling_seeds(1)[0]
+    positive_seed, negative_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    positive_indices = tf.random.experimental.stateless_shuffle(positive_indices, positive_seed)[:max_positives]
     positive_count = tf.shape(positive_indices)[0]
     ratio_count = tf.cast(tf.cast(positive_count, tf.float64) / float(roi_positive_ratio), tf.int32)
     negative_count = tf.where(num_gt > 0, ratio_count - positive_count, t)
     negative_count = tf.minimum(negative_count, t - positive_count)
-    negative_indices = tf.random.shuffle(negative_indices)[:negative_count]
+    negative_indices = tf.random.experimental.stateless_shuffle(negative_indices, negative_seed)[:negative_count]
     positive_rois = tf.gather(proposals, positive_indices)
     negative_rois = tf.gather(proposals, negative_indices)
 

@@ -1,8 +1,11 @@
 """Repeatable runs: one call that seeds everything a training run draws from.
 
 A seeded run repeats exactly on the same machine (same library versions, same thread count) when
-  - Python's, NumPy's and TensorFlow's global generators are seeded (the initial weights, the ROI sampling inside
-    the graph through `tf.random.shuffle`): `keras.utils.set_random_seed`;
+  - Python's, NumPy's and TensorFlow's global generators are seeded (the initial weights, the seeds of the ROI
+    sampling inside the graph): `keras.utils.set_random_seed`;
+  - the ROI sampling does not depend on thread timing: the DetectionTargetLayer samples the images of a batch in
+    parallel threads, each with a stateless shuffle from its own seed (a stateful shuffle there handed its random
+    numbers to whichever image came first, and two seeded runs of `make demo` parted after about 30 steps);
   - TensorFlow runs deterministic kernels: without `tf.config.experimental.enable_op_determinism()`, some CPU
     kernels of the Mask R-CNN train step sum in an order that depends on thread timing, and two seeded runs drift
     apart after a few steps (measured: the loss differed in the 4th decimal from the 9th step on);

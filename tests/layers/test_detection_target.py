@@ -93,3 +93,38 @@ def test_functional_model_dynamic_batch_save_and_load(tmp_path):
     assert loaded.get_layer("proposal_targets").get_config() == layer.get_config()
     assert not loaded.get_layer("proposal_targets").supports_jit
     check_batch_outputs(loaded.predict(data, verbose=0), proposals, gt_boxes)
+
+
+def crowded_batch(batch=16, proposals=64, seed=0):
+    """`batch` images, each with 4 ground-truth boxes and `proposals` proposals of which about half are positive: many
+    ways to sample every image."""
+    rng = np.random.default_rng(seed)
+    gt_boxes = np.zeros((batch, MAX_GT + 1, 4), np.float32)
+    corners = rng.uniform(0.0, 0.6, size=(batch, MAX_GT + 1, 2))
+    gt_boxes[..., :2], gt_boxes[..., 2:] = corners, corners + 0.3
+    gt_class_ids = np.ones((batch, MAX_GT + 1), np.int32)
+    gt_masks = np.ones((batch, 8, 8, MAX_GT + 1), bool)
+    which = rng.integers(0, MAX_GT + 1, size=(batch, proposals))
+    near = np.take_along_axis(gt_boxes, which[..., None], axis=1) + rng.uniform(-0.05, 0.05, (batch, proposals, 4))
+    far = np.concatenate([np.full((batch, proposals, 2), 0.92), np.full((batch, proposals, 2), 0.99)], axis=2)
+    props = np.where(rng.uniform(size=(batch, proposals, 1)) < 0.5, near, far - rng.uniform(0, 0.02, (batch, proposals, 4)))
+    return [tf.constant(x) for x in (props.astype(np.float32), gt_class_ids, gt_boxes, gt_masks)]
+
+
+def test_seeded_sampling_repeats_in_a_compiled_graph():
+    """The images of a batch are sampled in parallel (tf.map_fn): with the global seed set, a compiled train step's
+    samples must not depend on which image's thread draws first (it did with a shared stateful shuffle)."""
+    inputs = crowded_batch()
+    runs = []
+    for _ in range(4):
+        keras.utils.set_random_seed(7)
+        layer = make_layer(train_rois_per_image=16, roi_positive_ratio=0.5)
+        step = tf.function(lambda x: layer(x))
+        runs.append([[o.numpy() for o in step(inputs)] for _ in range(3)])  # three steps of one "run"
+    for run in runs[1:]:
+        for step_a, step_b in zip(runs[0], run):
+            for a, b in zip(step_a, step_b):
+                np.testing.assert_array_equal(a, b)
+    # Not one fixed sample: the steps of a run differ, and so do the images of a step.
+    assert not np.array_equal(runs[0][0][0], runs[0][1][0])
+    assert not np.array_equal(runs[0][0][0][0], runs[0][0][0][1])

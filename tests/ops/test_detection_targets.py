@@ -9,7 +9,7 @@ STD = [0.1, 0.1, 0.2, 0.2]
 
 
 def targets(proposals, class_ids, gt_boxes, gt_masks=None, t=10, ratio=0.33, mask_shape=(4, 4), mini=True,
-            positive_iou=0.5):
+            positive_iou=0.5, seed=None):
     proposals = np.asarray(proposals, np.float32)
     gt_boxes = np.asarray(gt_boxes, np.float32).reshape(-1, 4)
     if gt_masks is None:
@@ -17,7 +17,7 @@ def targets(proposals, class_ids, gt_boxes, gt_masks=None, t=10, ratio=0.33, mas
     out = detection_targets_graph(tf.constant(proposals), tf.constant(class_ids, tf.int32), tf.constant(gt_boxes),
                                   tf.constant(gt_masks), train_rois_per_image=t, roi_positive_ratio=ratio,
                                   bbox_std_dev=STD, mask_shape=mask_shape, use_mini_mask=mini,
-                                  positive_iou=positive_iou)
+                                  positive_iou=positive_iou, seed=seed)
     return [o.numpy() for o in out]
 
 
@@ -50,6 +50,17 @@ def test_positive_ratio_caps_positives_and_sets_negatives():
     assert count_rows(deltas[:3]) == 3 and not deltas[3:].any()
     # The jittered ROIs stick out of their GT box a little: the part outside the (full) mini mask is 0.
     assert np.all(masks[:3].max(axis=(1, 2)) == 1) and np.all(np.isin(masks, [0, 1])) and not masks[3:].any()
+
+
+def test_sampling_is_a_function_of_the_seed():
+    rng = np.random.default_rng(0)
+    proposals = np.concatenate([jitter(rng, GT[0], 10, 0.01), jitter(rng, GT[1], 10, 0.01), far_boxes(rng, 20)])
+    draw = [targets(proposals, [1, 2], GT, t=10, ratio=0.33, seed=tf.constant(s, tf.int32))[0]
+            for s in ([3, 4], [3, 4], [3, 5])]
+    np.testing.assert_array_equal(draw[0], draw[1])
+    assert not np.array_equal(draw[0], draw[2])
+    # The same positives and negatives, in another order and another subset: both are samples of one pool.
+    assert count_rows(draw[2]) == count_rows(draw[0]) == 9
 
 
 def test_default_settings_fill_all_rois():

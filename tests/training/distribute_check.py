@@ -12,7 +12,8 @@ The last line of stdout is `RESULT <json>`.
 Both runs see the same initial weights (seeded initialisers, and copied in `compare`) and the same global batches of
 B = 4 images (2 per replica under 2 replicas). Everything random is pinned:
 - The batches are built once by a seeded DataGenerator (image order, RPN anchor sampling) and then fixed.
-- The DetectionTargetLayer samples ROIs with tf.random.shuffle, whose seeds differ between the two graphs. The random
+- The DetectionTargetLayer samples ROIs from seeds drawn with tf.random.uniform, whose op seed differs between the
+  two graphs. The random
   ROIs are replaced by hand-made ones whose sample cannot depend on the shuffle: 1 or 2 ROIs equal to ground-truth
   boxes (the positives, all kept: <= int(16 * 0.33) = 5), and every other row one and the same box far from every
   object (the negatives: whichever 2 or 4 of them are drawn, they are identical). Only the order of an image's 2

@@ -1,7 +1,7 @@
 """The train step applies Matterport's weight decay: the update differs from the undecayed one by lr * 2 wd w / size.
 
-The heads' losses are weighted 0: their ROIs are sampled with tf.random.shuffle, whose seeds differ between two
-graphs built in one process, so only the RPN's losses (fixed by the batch) drive the two updates; every variable
+The heads' losses are weighted 0: their ROIs are sampled from seeds drawn with tf.random.uniform, whose op seed
+differs between two graphs built in one process, so only the RPN's losses (fixed by the batch) drive the two updates; every variable
 still gets its decay term.
 """
 
