@@ -46,7 +46,8 @@ def peak_rss_mib():
 
 def write_images(folder, count, size, distinct, seed=0):
     """`count` JPEGs smear_00000.jpg ... in `folder`, variants of `distinct` synthetic smears."""
-    from samples.pbc.synthetic import CLASS_NAMES, random_spec, render_smear
+    from samples.pbc.classes import CLASS_NAMES
+    from samples.pbc.synthetic import random_spec, render_smear
     rng = np.random.default_rng(seed)
     pool = [render_smear(random_spec(rng, size, CLASS_NAMES[k % len(CLASS_NAMES)], cells_per_image=(1, 3)))
             for k in range(min(distinct, count))]
@@ -116,7 +117,7 @@ def main(argv=None):
     parser.add_argument("--every", type=int, default=100, help="print RSS every N images (default 100)")
     args = parser.parse_args(argv)
 
-    from samples.pbc.synthetic import CLASS_NAMES
+    from samples.pbc.classes import CLASS_NAMES
     class_names = ["BG"] + CLASS_NAMES
     with tempfile.TemporaryDirectory() as tmp:
         folder, out_dir = os.path.join(tmp, "images"), os.path.join(tmp, "out")

@@ -91,7 +91,7 @@ def main(argv=None):
     model_args += ["--backbone", args.backbone] if args.backbone else []
     model_args += ["--image-size", str(args.image_size)] if args.image_size else []
     from mrcnn.evaluation import evaluate_predictions
-    from samples.pbc.synthetic import CLASS_NAMES
+    from samples.pbc.classes import CLASS_NAMES
 
     eval_args = pbc.build_parser().parse_args(["evaluate", "--weights", "last", "--out", args.out] + model_args)
     config = pbc._inference_config(eval_args)

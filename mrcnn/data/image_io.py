@@ -33,6 +33,8 @@ import numpy as np
 
 MAX_IMAGE_PIXELS = 100_000_000  # images whose header declares more pixels are refused before decoding
 MAX_BYTES_PER_PIXEL = 8  # tifffile: pages that would decode to more than max_pixels x this many bytes are refused
+# File-name endings of images that folders are searched for (detect --images DIR, the PBC folders, annotate).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 IMAGE_FORMATS = ("BMP", "DIB", "GIF", "JPEG", "JPEG2000", "PNG", "PPM", "TIFF", "WEBP")  # JPEG includes MPO
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
 

@@ -23,6 +23,7 @@ import numpy as np
 from skimage import measure
 
 from mrcnn import cli
+from mrcnn.data.image_io import IMAGE_EXTENSIONS
 from samples.pbc.contact_sheet import contact_sheet
 from samples.pbc.segmenter import (AREA_RATIO_MAX, EDGE_SUPPORT, FLAGS, LOW_CONTRAST, MAX_STEP, MIN_CONFIDENCE,
                                    MIN_SUPPORT, N_ANGLES, NUCLEUS_CONTRAST, PLATELET_DIAMETER, PLATELET_LINK,
@@ -37,11 +38,9 @@ __all__ = [  # the segmenter's names stay importable from here, where they were 
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-
 
 def _class_names():
-    from samples.pbc.synthetic import CLASS_NAMES  # the one list of PBC classes (id = index + 1)
+    from samples.pbc.classes import CLASS_NAMES
     return list(CLASS_NAMES)
 
 

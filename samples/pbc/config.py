@@ -9,7 +9,7 @@ same network.
 """
 
 from mrcnn.config import Config
-from samples.pbc.synthetic import CLASS_NAMES
+from samples.pbc.classes import CLASS_NAMES
 
 PAPER_EPOCHS = 240
 PRESETS = ("paper", "cpu")

@@ -41,13 +41,12 @@ import zlib
 import numpy as np
 
 from mrcnn import utils
-from mrcnn.data.image_io import MAX_IMAGE_PIXELS, read_image_rgb, read_image_size
+from mrcnn.data.image_io import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, read_image_rgb, read_image_size
 from samples.pbc.readers import read_annotations, rasterize, safe_image_path
-from samples.pbc.synthetic import CLASS_NAMES, SOURCE
+from samples.pbc.classes import CLASS_NAMES, SOURCE
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 SUBSETS = ("train", "val", "test")
 PAPER_SPLIT = (300, 100, 100)
 

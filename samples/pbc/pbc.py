@@ -33,7 +33,6 @@ log = logging.getLogger("pbc")
 WEIGHTS_CHOICES = "none, imagenet, coco, last, or a weights file"
 SYNTHETIC_COUNTS = {"train": 400, "val": 80, "test": 80}
 SYNTHETIC_SEEDS = {"train": 0, "val": 1, "test": 2}
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
 # ---- datasets ---------------------------------------------------------------------------------------------------------
@@ -301,7 +300,7 @@ def detect_subset(model, dataset, progress=True):
 def cmd_evaluate(args):
     from mrcnn.evaluation import evaluate_predictions, read_losses, write_report
     from samples.pbc.average import run_folder
-    from samples.pbc.synthetic import CLASS_NAMES
+    from samples.pbc.classes import CLASS_NAMES
 
     _need_annotations(args)
     config = _inference_config(args)
@@ -328,6 +327,7 @@ def cmd_evaluate(args):
 
 
 def _expand_images(paths):
+    from mrcnn.data.image_io import IMAGE_EXTENSIONS
     files = []
     for path in paths:
         if os.path.isdir(path):
@@ -345,7 +345,7 @@ def _expand_images(paths):
 def cmd_detect(args):
     from mrcnn.streaming import detect_files
     from samples.pbc.datasets import AnnotatedDataset
-    from samples.pbc.synthetic import CLASS_NAMES
+    from samples.pbc.classes import CLASS_NAMES
 
     unique = {}
     for path in _expand_images(args.images):  # a file named twice (alone and in its folder) is detected once
@@ -382,7 +382,7 @@ def cmd_compare(args):
 def cmd_serve(args):
     from mrcnn.app import require_dependencies, serve
     from mrcnn.evaluation.report import load_metrics
-    from samples.pbc.synthetic import CLASS_NAMES
+    from samples.pbc.classes import CLASS_NAMES
     try:
         require_dependencies()
         if args.eval:

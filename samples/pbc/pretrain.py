@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from samples.pbc.synthetic import CLASS_NAMES
+from samples.pbc.classes import CLASS_NAMES
 
 log = logging.getLogger("pbc.pretrain")
 

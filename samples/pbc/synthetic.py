@@ -34,12 +34,8 @@ import numpy as np
 import scipy.ndimage
 
 from mrcnn import utils
+from samples.pbc.classes import CLASS_NAMES, SOURCE
 
-# PBC's folder names in alphabetical order; class id = index + 1 (0 is the background).
-CLASS_NAMES = ["basophil", "eosinophil", "erythroblast", "ig", "lymphocyte", "monocyte", "neutrophil", "platelet"]
-# Dataset source of the classes and images; the PBC folder and annotation datasets use the same one, so class ids
-# agree between a model trained on synthetic smears and real PBC data.
-SOURCE = "pbc"
 MIN_SIZE = 64
 _REFERENCE_SIZE = 128.0  # radii below are pixels of a 128-pixel image; they scale with size / 128
 _NOISE_STD = 1.6  # pixel noise, 0..255 scale

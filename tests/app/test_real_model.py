@@ -86,7 +86,7 @@ def pbc_run(tmp_path_factory):
     """A run folder with a checkpoint of the PBC tiny model and an evaluation (metrics.json) beside it."""
     from mrcnn.evaluation import evaluate_predictions
     from samples.pbc.config import make_config
-    from samples.pbc.synthetic import CLASS_NAMES
+    from samples.pbc.classes import CLASS_NAMES
     logs = tmp_path_factory.mktemp("pbc_logs")
     run = logs / "pbc20260101T0000"
     run.mkdir()
@@ -108,7 +108,7 @@ def test_pbc_serve_builds_detects_model_floor_and_card(pbc_run, monkeypatch):
     import uvicorn
 
     from samples.pbc import pbc
-    from samples.pbc.synthetic import CLASS_NAMES
+    from samples.pbc.classes import CLASS_NAMES
     logs, weights = pbc_run
     captured = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: captured.update(app=app, **kwargs))

@@ -12,7 +12,7 @@ from PIL import Image
 
 from mrcnn import utils
 from samples.pbc.datasets import AnnotatedDataset, PbcFolderDataset, paper_split
-from samples.pbc.synthetic import CLASS_NAMES
+from samples.pbc.classes import CLASS_NAMES
 
 PBC = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "data", "pbc")
 THREE = ["eosinophil", "lymphocyte", "neutrophil"]

@@ -13,7 +13,7 @@ from PIL import Image
 from samples.pbc import pbc
 from samples.pbc.config import make_config
 from samples.pbc.pretrain import check_classes, load_split
-from samples.pbc.synthetic import CLASS_NAMES
+from samples.pbc.classes import CLASS_NAMES
 
 TINY = ["--backbone", "tiny", "--preset", "cpu", "--image-size", "64"]
 

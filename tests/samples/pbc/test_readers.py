@@ -620,7 +620,7 @@ def test_bad_polygon_of_a_multi_polygon_instance_is_dropped_and_counted(root, tm
 
 def test_class_names_match_spellings_and_aliases():
     from samples.pbc.readers.classes import _canonical_class
-    from samples.pbc.synthetic import CLASS_NAMES
+    from samples.pbc.classes import CLASS_NAMES
     for name, expected in [("Neutrophil", "neutrophil"), ("NEUTROPHILS", "neutrophil"), (" Mmy ", "ig"),
                            ("Immature_Granulocytes", "ig"), ("IG", "ig"), ("Thrombocyte", "platelet"),
                            ("Platelets", "platelet"), ("erythroblasts", "erythroblast")]:

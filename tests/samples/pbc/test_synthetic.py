@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from samples.pbc.synthetic import (CLASS_NAMES, SyntheticSmearDataset, random_spec, render_contact_sheet,
+from samples.pbc.classes import CLASS_NAMES
+from samples.pbc.synthetic import (SyntheticSmearDataset, random_spec, render_contact_sheet,
                                    render_smear, smear_masks)
 
 
