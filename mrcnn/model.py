@@ -12,10 +12,12 @@ Shape shorthand: B: batch, H, W: image size, N: detections of one image, D: DETE
     # r["masks"] bool [H, W, N]
 
 The graph lives in mrcnn/graph.py, the losses and train step in mrcnn/training/trainer.py, the data pipeline in
-mrcnn/data/, the choice of devices in mrcnn/training/distribute.py. Checkpoints go to
+mrcnn/data/, the choice of devices in mrcnn/training/distribute.py, the training run (its folder, checkpoints, record
+of stages, resume) in mrcnn/training/run.py. Checkpoints go to
 `<model_dir>/<name><YYYYmmddTHHMM>/mask_rcnn_<name>_<epoch:04d>.weights.h5` with the config beside them as
-`config.json` and the optimizer's state of the last two epochs as `mask_rcnn_<name>_<epoch:04d>.optimizer.h5`;
-loading such a checkpoint and calling `train` continues at the next epoch with that state. `MaskRCNN.save(path)` and
+`config.json`, the run's stages in `run.json` and the optimizer's state of the last two epochs as
+`mask_rcnn_<name>_<epoch:04d>.optimizer.h5`; loading such a checkpoint and calling `train` continues at the next
+epoch with that state. `MaskRCNN.save(path)` and
 `load_model(path)` store and load a whole model (`.keras` + config JSON) without executing code from the files.
 """
 
@@ -35,8 +37,8 @@ from mrcnn.data.mold import mold_inputs, unmold_detections
 from mrcnn.graph import build_graph
 from mrcnn.layers.batch_norm import use_fused_batch_norm
 from mrcnn.precision import resolve_policy, store_weights_in_compute_dtype
-from mrcnn.training import checkpoints, distribute, optimizer_state, preflight
-from mrcnn.training.callbacks import EpochCheckpoint, LossCurves, NanGuard, NonFiniteLoss
+from mrcnn.training import checkpoints, distribute
+from mrcnn.training.run import TrainingRun
 from mrcnn.training.sgd import SGD
 from mrcnn.training.trainer import MaskRCNNTrainer
 from mrcnn.weights_io import all_layers, assign_weights, read_weights
@@ -67,8 +69,7 @@ class MaskRCNN:
         self.mode = mode
         self.config = config
         self.model_dir = model_dir
-        self.epoch = 0
-        self.log_dir = checkpoints.new_log_dir(model_dir, config.NAME)
+        self.run = TrainingRun.new(model_dir, config.NAME)  # where `train` writes; load_weights may continue a run
         if mode == "training":
             self.strategy = distribute.choose_strategy(config, strategy=strategy, devices=devices)
         elif strategy is not None or devices is not None:
@@ -127,6 +128,24 @@ class MaskRCNN:
 
     # ---- checkpoints -----------------------------------------------------------------------------------------------
 
+    @property
+    def epoch(self):
+        """The last epoch trained (0 before training; a loaded checkpoint's epoch): `train` continues after it."""
+        return self.run.epoch
+
+    @epoch.setter
+    def epoch(self, value):
+        self.run.epoch = int(value)
+
+    @property
+    def log_dir(self):
+        """The folder of the training run `train` writes to (mrcnn/training/run.py)."""
+        return self.run.log_dir
+
+    @log_dir.setter
+    def log_dir(self, value):
+        self.run.log_dir = value
+
     def find_last(self):
         """Path of the last checkpoint of the newest run of this config's NAME in model_dir."""
         return checkpoints.find_last(self.model_dir, self.config.NAME)
@@ -157,9 +176,9 @@ class MaskRCNN:
         log.info("loaded %d layers from %s (%d excluded, %d missing, %d shape-mismatched, %d unused in the file)",
                  len(report["loaded"]), filepath, len(report["excluded"]), len(report["missing"]),
                  len(report["mismatched"]), len(report["unused"]))
-        parsed = checkpoints.parse_checkpoint(filepath)
-        if parsed:
-            self.log_dir, self.epoch = parsed
+        run = TrainingRun.from_checkpoint(filepath, kind="mask_rcnn")
+        if run is not None:  # continue that run: same folder and curves, next epoch, its optimizer state
+            self.run = TrainingRun(run.log_dir, self.config.NAME, epoch=run.epoch)
         return report
 
     def save(self, filepath):
@@ -197,8 +216,9 @@ class MaskRCNN:
         A model loaded from one of our checkpoints continues from it: next epoch, same run folder and TensorBoard
         curves, and the optimizer state saved beside the checkpoint (momentum or Adam moments, iteration count, so
         a LearningRateSchedule given as learning_rate goes on) when the same layers train; otherwise the optimizer
-        starts fresh and the log says why. Before the first step the log folder is checked (writable, room for a
-        checkpoint: OSError naming it otherwise).
+        starts fresh and the log says why. Each call is one stage in the run's record (run.json: epochs, layers,
+        learning rate, optimizer). Before the first step the log folder is checked (writable, room for a
+        checkpoint: OSError naming it otherwise). The loop itself is `TrainingRun.fit` (mrcnn/training/run.py).
         """
         if self.mode != "training":
             raise ValueError("train() needs a model built with mode='training'")
@@ -206,10 +226,6 @@ class MaskRCNN:
         config = self.config
         check_dataset(train_dataset, config, name="train")
         check_dataset(val_dataset, config, name="val")
-        if epochs <= self.epoch:
-            log.warning("epochs=%d is not past the current epoch %d: nothing to train", epochs, self.epoch)
-            return None
-
         random_rois = 0 if config.USE_RPN_ROIS else config.POST_NMS_ROIS_TRAINING
         train_generator = DataGenerator(train_dataset, config, shuffle=True, augmentation=augmentation,
                                         no_augmentation_sources=no_augmentation_sources, random_rois=random_rois,
@@ -220,49 +236,15 @@ class MaskRCNN:
         # resumed run continues them where it stopped.
         train_generator.start_step = self.epoch * config.STEPS_PER_EPOCH
         val_generator.start_step = self.epoch * config.VALIDATION_STEPS
-        # The checkpoint is written before the epoch is reported, so a resumed run never reports an epoch twice.
-        # Under multi-worker training only the chief writes into log_dir; the other workers write to a scratch folder.
-        write_dir = distribute.worker_dir(self.log_dir, self.strategy)
-        callbacks = [NanGuard(), EpochCheckpoint(write_dir, config.NAME), LossCurves(write_dir)]
-        callbacks += list(custom_callbacks or [])
-
-        log.info("starting at epoch %d, learning rate %s, layers %r; checkpoints in %s", self.epoch, learning_rate,
-                 layers, self.log_dir)
         self.set_trainable(regex)
         with self.strategy.scope():  # the optimizer's variables are created per replica
             self.keras_model.compile(optimizer=build_optimizer(config, learning_rate), jit_compile=False)
-        optimizer_state.build_optimizer_variables(self.keras_model)
-        if self.epoch:  # resumed from a checkpoint: continue with the optimizer state saved beside it
-            optimizer_state.restore_optimizer_state(
-                self.keras_model, checkpoints.optimizer_state_path(self.log_dir, config.NAME, self.epoch))
-        self._prepare_log_dir(write_dir)
-        try:
-            # Under a strategy fit splits each global batch of BATCH_SIZE images across the replicas. The generator
-            # shuffles the images itself, reproducibly.
-            history = self.keras_model.fit(train_generator, initial_epoch=self.epoch, epochs=epochs,
-                                           steps_per_epoch=config.STEPS_PER_EPOCH, validation_data=val_generator,
-                                           validation_steps=config.VALIDATION_STEPS, callbacks=callbacks,
-                                           verbose=verbose, shuffle=False)
-        except NonFiniteLoss as e:
-            try:
-                last = self.find_last()
-            except FileNotFoundError:
-                last = None
-            raise NonFiniteLoss(f"{e}. Training stopped; the weights in memory are broken. The last good checkpoint "
-                                f"is {last or 'none (no epoch finished)'}: resume from it (load_weights, or "
-                                "pbc.py --weights last) with a lower learning rate.") from None
-        self.epoch = max(self.epoch, epochs)
-        return history
-
-    def _prepare_log_dir(self, log_dir):
-        """Before training: check that the log folder is writable and has room for a checkpoint (OSError naming it
-        otherwise), remove temporaries of interrupted saves, write config.json."""
-        preflight.check_log_dir(log_dir, preflight.checkpoint_bytes(self.keras_model))
-        checkpoints.remove_stale_temporaries(log_dir)
-        try:
-            checkpoints.write_text_atomic(os.path.join(log_dir, "config.json"), self.config.to_json())
-        except OSError as e:
-            raise OSError(e.errno, f"cannot write to the log folder {log_dir!r}: {e}", log_dir) from e
+        # Under a strategy fit splits each global batch of BATCH_SIZE images across the replicas. The generator
+        # shuffles the images itself, reproducibly.
+        return self.run.fit(self.keras_model, train_generator, epochs, config.STEPS_PER_EPOCH,
+                            validation_data=val_generator, validation_steps=config.VALIDATION_STEPS,
+                            stage={"layers": layers, "learning_rate": learning_rate, "optimizer": config.OPTIMIZER},
+                            config=config, callbacks=custom_callbacks or (), strategy=self.strategy, verbose=verbose)
 
     # ---- inference -------------------------------------------------------------------------------------------------
 

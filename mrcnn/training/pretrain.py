@@ -13,9 +13,10 @@ starts from it like from ImageNet weights: heads first, then the rest (`samples/
   - AdamW with decoupled weight decay (kernels only, not biases or batch norm), the learning rate warmed up
     linearly over the first 5 % of the steps and then decayed to 0 on a cosine; cross-entropy with label smoothing;
   - batch norm training (the statistics the detector will then use frozen come from the same images);
-  - per-epoch checkpoints `classifier_<run>_<epoch:04d>.weights.h5` with the optimizer state beside them, in
-    `<model_dir>/<run><YYYYmmddTHHMM>/` (mrcnn/training/checkpoints.py), TensorBoard curves there (loss,
-    accuracy, val_loss, val_accuracy, learning_rate), and resume from a checkpoint at the next epoch;
+  - the training loop of every run (mrcnn/training/run.py, a run of kind "classifier"): per-epoch checkpoints
+    `classifier_<run>_<epoch:04d>.weights.h5` with the optimizer state beside them, in
+    `<model_dir>/<run><YYYYmmddTHHMM>/`, TensorBoard curves there (loss, accuracy, val_loss, val_accuracy,
+    learning_rate), the stage in run.json, and resume from a checkpoint at the next epoch;
 and at the end recomputes batch norm's moving statistics for the final weights over the training images
 (mrcnn/training/bn_statistics.py), then writes the backbone's weights alone (`.weights.h5`, the layers of
 `build_classifier`'s backbone model) with a JSON report beside it: validation accuracy, per-class recall, sizes,
@@ -41,14 +42,15 @@ from mrcnn.data.augment import apply_augmentation
 from mrcnn.data.mold import mold_image
 from mrcnn.data.stream import BatchStream
 from mrcnn.layers.batch_norm import use_fused_batch_norm
-from mrcnn.training import checkpoints, optimizer_state
+from mrcnn.training import checkpoints
 from mrcnn.training.bn_statistics import recompute_moving_statistics
-from mrcnn.training.callbacks import EpochCheckpoint, LossCurves, NanGuard, NonFiniteLoss
 from mrcnn.training.determinism import seed_everything
+from mrcnn.training.run import KINDS, TrainingRun
 
 log = logging.getLogger(__name__)
 
-PREFIX = "classifier"
+KIND = "classifier"  # the kind of training run (mrcnn/training/run.py); its checkpoints are classifier_*.weights.h5
+PREFIX = KINDS[KIND]
 WARMUP_FRACTION = 0.05
 
 
@@ -152,37 +154,24 @@ def pretrain_backbone(config, train, val, class_names, model_dir, epochs, batch_
     classifier.compile(optimizer=optimizer,
                        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing),
                        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
-    optimizer_state.build_optimizer_variables(classifier)
-
-    initial_epoch, log_dir = 0, checkpoints.new_log_dir(model_dir, name)
     if resume_from is not None:
-        parsed = checkpoints.parse_checkpoint(resume_from, prefix=PREFIX)
-        if parsed is None:
+        run = TrainingRun.from_checkpoint(resume_from, kind=KIND)
+        if run is None:
             raise ValueError(f"{resume_from}: not a pretraining checkpoint ({PREFIX}_<run>_NNNN.weights.h5)")
-        log_dir, initial_epoch = parsed
         classifier.load_weights(resume_from)
-        optimizer_state.restore_optimizer_state(
-            classifier, checkpoints.optimizer_state_path(log_dir, name, initial_epoch, prefix=PREFIX))
-    os.makedirs(log_dir, exist_ok=True)
-    checkpoints.remove_stale_temporaries(log_dir)
+    else:
+        run = TrainingRun.new(model_dir, name, kind=KIND)
 
     train_batches = ClassifierBatches(*train, num_classes, batch_size, config.MEAN_PIXEL, augmentation,
                                       shuffle=True, seed=seed, stream=True, workers=workers)
-    train_batches.start_step = initial_epoch * steps  # a resumed run continues the stream where it stopped
+    train_batches.start_step = run.epoch * steps  # a resumed run continues the stream where it stopped
     val_batches = ClassifierBatches(*val, num_classes, 64, config.MEAN_PIXEL, shuffle=False, workers=workers)
-    callbacks = [NanGuard(), EpochCheckpoint(log_dir, name, prefix=PREFIX), LossCurves(log_dir)]
     start = time.time()
-    if epochs > initial_epoch:
-        log.info("pretraining %s on %d images of %d classes, epochs %d-%d, in %s", name, len(train[0]),
-                 num_classes, initial_epoch + 1, epochs, log_dir)
-        try:
-            classifier.fit(train_batches, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps,
-                           validation_data=val_batches, callbacks=callbacks, verbose=verbose, shuffle=False)
-        except NonFiniteLoss as error:
-            raise NonFiniteLoss(f"{error}. Pretraining stopped; resume from the last checkpoint in {log_dir} with a "
-                                "lower learning rate") from None
-    else:
-        log.warning("epochs=%d is not past the checkpoint's epoch %d: nothing to train", epochs, initial_epoch)
+    log.info("pretraining %s on %d images of %d classes", name, len(train[0]), num_classes)
+    run.fit(classifier, train_batches, epochs, steps, validation_data=val_batches, config=config,
+            stage={"layers": "all", "learning_rate": learning_rate, "optimizer": "AdamW",
+                   "schedule": "linear warm-up, cosine to 0", "weight_decay": weight_decay,
+                   "batch_size": batch_size}, verbose=verbose)
     # The moving statistics of batch norm, recomputed for the final weights on the training images (not augmented):
     # they are what the detector normalizes with when it keeps batch norm frozen (mrcnn/training/bn_statistics.py).
     recompute_moving_statistics(classifier, ClassifierBatches(*train, num_classes, 16, config.MEAN_PIXEL,
@@ -194,19 +183,19 @@ def pretrain_backbone(config, train, val, class_names, model_dir, epochs, batch_
     truth = np.asarray(val[1])
     recall = {class_names[k]: float(np.mean(predicted[truth == k] == k)) if np.any(truth == k) else None
               for k in range(num_classes)}
-    out = out or os.path.join(log_dir, f"backbone_{name[len('pretrain_'):]}.weights.h5")
+    out = out or os.path.join(run.log_dir, f"backbone_{name[len('pretrain_'):]}.weights.h5")
     if os.path.dirname(os.path.abspath(out)):
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     checkpoints.save_weights_atomic(backbone, out)
     report = {
         "backbone": name[len("pretrain_"):], "image_shape": [int(d) for d in config.IMAGE_SHAPE],
-        "classes": list(class_names), "epochs": int(max(epochs, initial_epoch)), "batch_size": int(batch_size),
+        "classes": list(class_names), "epochs": run.epoch, "batch_size": int(batch_size),
         "learning_rate": float(learning_rate), "weight_decay": float(weight_decay),
         "label_smoothing": float(label_smoothing), "seed": int(seed), "augmentation": repr(augmentation),
         "train_images": int(len(train[0])), "val_images": int(len(val[0])),
         "val_accuracy": float(np.mean(predicted == truth)), "val_recall": recall,
         "seconds_this_call": round(seconds, 1), "layers": len(backbone_weighted_layers(backbone)),
-        "log_dir": os.path.abspath(log_dir), "weights": os.path.abspath(out),
+        "log_dir": os.path.abspath(run.log_dir), "weights": os.path.abspath(out),
     }
     report_file = checkpoints.report_path(out)
     checkpoints.write_text_atomic(report_file, json.dumps(report, indent=2) + "\n")
