@@ -24,12 +24,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from mrcnn.backbones import HEADS_REGEX, backbone_names  # noqa: E402
+from mrcnn.backbones import HEADS_REGEX, PAPER_BACKBONES, backbone_names  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
 from mrcnn.model import MaskRCNN  # noqa: E402
 from mrcnn.weights_io import weighted_layers  # noqa: E402
 
-PAPER_BACKBONES = ("resnet50", "resnet101", "resnet152", "resnext50", "vgg19", "densenet121", "densenet169")
 
 
 class BenchConfig(Config):

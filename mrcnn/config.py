@@ -50,8 +50,8 @@ class Config:
     # Validation steps at the end of every epoch. More steps give a steadier validation loss and cost time.
     VALIDATION_STEPS = 50
 
-    # Backbone: a registered name (see mrcnn.backbones: resnet50, resnet101, resnet152, resnext50, vgg19,
-    # densenet121, densenet169, tiny, or your own) or a callable with Matterport's contract
+    # Backbone: a registered name (`mrcnn.backbones.backbone_names()` lists them: the paper's seven, two small ones
+    # for CPUs, and yours; the README's table describes each) or a callable with Matterport's contract
     # `f(input_image, stage5=True, train_bn=TRAIN_BN) -> [C1, C2, C3, C4, C5]` (or [C2, C3, C4, C5]) at strides
     # 2..32. A callable with other strides also needs COMPUTE_BACKBONE_SHAPE.
     BACKBONE = "resnet101"

@@ -338,3 +338,13 @@ def test_prose_flags_are_checked_against_the_scripts():
         os.remove(path)
     assert problems == [f"{doc}: --frobnicate is no option of a documented script",
                         f"{doc}: `pbc.py train --resume`: samples/pbc/pbc.py train has no --resume"]
+
+
+def test_readme_backbone_table_lists_every_registered_backbone():
+    """The README's Backbones table has one row per built-in name of the registry, and no other name."""
+    from mrcnn.backbones import BUILTIN
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        section = f.read().split("\n## Backbones\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = [name for row in rows for name in re.findall(r"`([a-z0-9]+)`", row.split("|")[1])]
+    assert sorted(named) == sorted(BUILTIN)

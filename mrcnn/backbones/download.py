@@ -32,8 +32,6 @@ import logging
 import os
 import socket
 
-import keras
-
 log = logging.getLogger(__name__)
 
 OFFLINE_ENV = "MRCNN_OFFLINE"
@@ -99,6 +97,8 @@ def offline_requested(offline=None):
 def fetch(url, path, timeout=TIMEOUT_SECONDS):
     """Download `url` to `path` with keras.utils.get_file (its progress bar), every socket operation limited to
     `timeout` seconds. The one function here that uses the network; tests replace it."""
+    import keras  # here, so that the module's names (the URLs) can be read without loading Keras
+
     folder, name = os.path.split(os.path.abspath(path))
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)  # urllib's urlretrieve, inside get_file, takes no timeout of its own

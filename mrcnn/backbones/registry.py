@@ -22,11 +22,26 @@ four [C2..C5] is accepted too), plus Config.COMPUTE_BACKBONE_SHAPE when its stri
 """
 
 import dataclasses
+import importlib
 import re
 from typing import Callable, Dict, Optional, Tuple
 
-from mrcnn.backbones.preprocess import MODES, add_preprocess
-
+# The built-in backbones, each with the module that registers it. A module is imported the first time one of its
+# names is asked for, so listing the names (a command line's help) loads neither Keras nor TensorFlow;
+# tests/backbones/test_registry.py checks that each module registers exactly the names given here.
+BUILTIN = {
+    "resnet50": "mrcnn.backbones.applications",
+    "resnet101": "mrcnn.backbones.applications",
+    "resnet152": "mrcnn.backbones.applications",
+    "resnext50": "mrcnn.backbones.resnext",
+    "vgg19": "mrcnn.backbones.applications",
+    "densenet121": "mrcnn.backbones.applications",
+    "densenet169": "mrcnn.backbones.applications",
+    "small": "mrcnn.backbones.tiny",
+    "tiny": "mrcnn.backbones.tiny",
+}
+# The paper's seven, in the order of its Tables 4-5 (Atıcı & Koçer 2023).
+PAPER_BACKBONES = ("resnet50", "resnet101", "resnet152", "resnext50", "vgg19", "densenet169", "densenet121")
 HEADS_REGEX = r"(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)"
 PRESETS = ("heads", "3+", "4+", "5+", "all")
 STRIDES = (4, 8, 16, 32)
@@ -64,6 +79,7 @@ class Backbone:
 
         mean_pixel (Config.MEAN_PIXEL) is required when `preprocessing` is set.
         """
+        from mrcnn.backbones.preprocess import add_preprocess  # Keras loads with the first model built
         image = add_preprocess(input_image, self.preprocessing, mean_pixel, self.name)
         features = self.build(image, train_bn=train_bn)
         return check_features(features, self.name, input_image)
@@ -89,6 +105,7 @@ def register_backbone(name, build, stage_regexes, imagenet_weights=None, overwri
     if not isinstance(name, str) or not name:
         raise ValueError(f"register_backbone: name must be a non-empty string, got {name!r}")
     key = name.lower()
+    _load_builtin(key)  # a built-in of that name is registered first, so that replacing it needs overwrite=True
     if key in _REGISTRY and not overwrite:
         raise ValueError(f"backbone {name!r} is already registered; pass overwrite=True to replace it")
     if not callable(build):
@@ -101,8 +118,10 @@ def register_backbone(name, build, stage_regexes, imagenet_weights=None, overwri
         except (re.error, TypeError) as e:
             raise ValueError(f"backbone {name!r}: stage_regexes[{stage}] = {regex!r} is not a valid regex ({e})") \
                 from None
-    if preprocessing is not None and preprocessing not in MODES:
-        raise ValueError(f"backbone {name!r}: preprocessing={preprocessing!r}; valid values are None and {MODES}")
+    if preprocessing is not None:
+        from mrcnn.backbones.preprocess import MODES  # a Keras module: loaded only for backbones that preprocess
+        if preprocessing not in MODES:
+            raise ValueError(f"backbone {name!r}: preprocessing={preprocessing!r}; valid values are None and {MODES}")
     if taps is not None and len(taps) != 4:
         raise ValueError(f"backbone {name!r}: taps names the 4 layers giving C2..C5, got {taps!r}")
     record = Backbone(key, build, dict(stage_regexes), imagenet_weights, preprocessing, application,
@@ -113,15 +132,25 @@ def register_backbone(name, build, stage_regexes, imagenet_weights=None, overwri
 
 def get_backbone(name):
     """The registered `Backbone` called `name`; ValueError listing the registered names otherwise."""
+    if isinstance(name, str):
+        _load_builtin(name.lower())
     if not isinstance(name, str) or name.lower() not in _REGISTRY:
-        raise ValueError(f"unknown backbone {name!r}; registered backbones are {sorted(_REGISTRY)} "
+        raise ValueError(f"unknown backbone {name!r}; registered backbones are {backbone_names()} "
                          "(or set Config.BACKBONE to a callable)")
     return _REGISTRY[name.lower()]
 
 
 def backbone_names():
-    """Names of all registered backbones, sorted."""
-    return sorted(_REGISTRY)
+    """Names of all registered backbones (the built-ins and those registered with `register_backbone`), sorted.
+    Imports no backbone module."""
+    return sorted(set(_REGISTRY) | set(BUILTIN))
+
+
+def _load_builtin(key):
+    """Import the module that registers the built-in backbone `key`, once (nothing for other names)."""
+    module = BUILTIN.get(key)
+    if module is not None and key not in _REGISTRY:
+        importlib.import_module(module)
 
 
 def backbone_features(backbone, input_image, train_bn=None, mean_pixel=None):

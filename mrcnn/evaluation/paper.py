@@ -16,8 +16,9 @@ How the paper's columns map onto our metric names (the README's evaluation secti
   (ResNet101: 1 - 2 * (1 - 0.9737) / 8 = 0.9934 against 0.9931 printed).
 """
 
-# Backbone keys: lower case, as the backbone registry names them where it has them.
-BACKBONES = ("resnet50", "resnet101", "resnet152", "resnext50", "vgg19", "densenet169", "densenet121")
+from mrcnn.backbones.registry import PAPER_BACKBONES
+
+BACKBONES = PAPER_BACKBONES  # the paper's seven, as the registry names them, in its tables' order
 
 # Display names as the paper prints them.
 BACKBONE_LABELS = {

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mrcnn import backbones
+from mrcnn.backbones import PAPER_BACKBONES
 from mrcnn.config import LOSS_NAMES
 from mrcnn.data.generator import DataGenerator
 from mrcnn.model import MaskRCNN
@@ -14,7 +15,6 @@ from mrcnn.weights_io import weighted_layers
 from samples.shapes.shapes import ShapesDataset
 from tests.tiny_config import TinyConfig
 
-PAPER_BACKBONES = ("resnet50", "resnet101", "resnet152", "resnext50", "vgg19", "densenet121", "densenet169")
 
 
 class SmallConfig(TinyConfig):

@@ -1,4 +1,8 @@
+import json
+import os
 import re
+import subprocess
+import sys
 
 import keras
 import pytest
@@ -7,12 +11,43 @@ from mrcnn import backbones
 from mrcnn.backbones.registry import HEADS_REGEX, layer_regex
 
 
-ALL_BUILTIN = ("resnet50", "resnet101", "resnet152", "resnext50", "vgg19", "densenet121", "densenet169", "tiny")
+ALL_BUILTIN = ("resnet50", "resnet101", "resnet152", "resnext50", "vgg19", "densenet121", "densenet169", "small", "tiny")
 
 
 def test_builtin_names_registered():
     assert set(ALL_BUILTIN) <= set(backbones.backbone_names())
     assert backbones.get_backbone("ResNet101").name == "resnet101"
+
+
+LOAD_EACH_MODULE = """
+import importlib, json, sys
+from mrcnn.backbones import registry
+names = registry.backbone_names()
+assert "keras" not in sys.modules, "listing the names loaded Keras"
+added = {}
+for module in sorted(set(registry.BUILTIN.values())):
+    before = set(registry._REGISTRY)
+    importlib.import_module(module)
+    added[module] = sorted(set(registry._REGISTRY) - before)
+print(json.dumps({"names": names, "added": added}))
+"""
+
+
+def test_each_builtin_module_registers_exactly_its_names():
+    # In a fresh process: listing the names loads no backbone module (nor Keras), and importing each module
+    # registers the names BUILTIN gives it and no others.
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run([sys.executable, "-c", LOAD_EACH_MODULE], capture_output=True, text=True, timeout=300,
+                          cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["names"] == sorted(backbones.BUILTIN)
+    for module, added in result["added"].items():
+        assert added == sorted(name for name, home in backbones.BUILTIN.items() if home == module), module
+
+
+def test_paper_backbones_are_builtin():
+    assert set(backbones.PAPER_BACKBONES) <= set(backbones.BUILTIN) and len(backbones.PAPER_BACKBONES) == 7
 
 
 def test_unknown_name_lists_registered():
