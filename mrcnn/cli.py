@@ -32,11 +32,14 @@ Shape shorthand: none (no arrays).
 """
 
 import argparse
+import atexit
 import contextlib
 import linecache
 import os
 import re
+import subprocess
 import sys
+import time
 
 DEBUG_ENV = "MRCNN_DEBUG"
 EXPECTED_TYPES = (ValueError, OSError, FloatingPointError)
@@ -167,3 +170,70 @@ def reported_errors(prog, debug=False):
         report(prog, message_of(error))
     finally:
         _nesting -= 1
+
+
+# ---- what a command prints on its way --------------------------------------------------------------------------------
+
+def progress_line(what):
+    """A `progress(done, total, start_time)` callback printing `<what> done/total  N s elapsed, ~M s left` on stderr:
+    redrawn in place on a terminal, every tenth of the work (and the last item) in a log file."""
+    def progress(done, total, start):
+        tty = sys.stderr.isatty()
+        if not tty and done != total and done % max(1, total // 10):
+            return
+        elapsed = time.time() - start
+        eta = elapsed / done * (total - done) if done else 0.0
+        print(f"{chr(13) if tty else ''}{what} {done}/{total}  {elapsed:.0f} s elapsed, ~{eta:.0f} s left",
+              end="" if tty else "\n", file=sys.stderr, flush=True)
+        if tty and done == total:
+            print(file=sys.stderr)
+    return progress
+
+
+# TensorFlow's C++ side writes absl log lines to the process's stderr (file descriptor 2), bypassing Python:
+# "I0000 00:00:1796612790.066596    4446 port.cc:153] oneDNN custom operations are on ...", its CPU-feature notice,
+# and during training Grappler's "E0000 ... Error in PredictCost() for the op ..." lines, none of which a user can act
+# on. TF_CPP_MIN_LOG_LEVEL does not hide those written before absl's logging is initialised.
+NATIVE_LOG_FILTER = r"""
+import re, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the command; this filter ends when its input does
+native = re.compile(rb"^(?:[IWE]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] "
+                    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+                    rb"|To enable the following instructions: )")
+for line in sys.stdin.buffer:
+    if not native.match(line):
+        sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
+"""
+_native_filter = None
+
+
+def quiet_native_logs():
+    """Hide TensorFlow's C++ log lines (see NATIVE_LOG_FILTER) from the rest of this process and its children.
+
+    File descriptor 2 is sent through a small filter process that drops those lines and passes everything else on
+    (a native crash's message, a child process's traceback); Python's own stderr (`sys.stderr`: logging, warnings,
+    progress, tracebacks) is moved to a copy of the original descriptor, so it reaches the terminal unfiltered and
+    still knows it is one. For command lines, before TensorFlow is imported and before logging is set up; called
+    again it does nothing, and it does nothing on Windows. `--verbose` on our command lines skips it.
+    """
+    global _native_filter
+    if _native_filter is not None or os.name != "posix":
+        return
+    sys.stderr.flush()
+    original = os.dup(2)
+    _native_filter = subprocess.Popen([sys.executable, "-c", NATIVE_LOG_FILTER], stdin=subprocess.PIPE,
+                                      stdout=original, stderr=original)
+    os.dup2(_native_filter.stdin.fileno(), 2)
+    _native_filter.stdin.close()
+    sys.stderr = os.fdopen(original, "w", buffering=1, encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+                           errors="backslashreplace")
+
+    @atexit.register
+    def _drain():
+        os.dup2(original, 2)  # the filter sees the end of its input once the children are gone too
+        try:
+            _native_filter.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+
