@@ -2,6 +2,8 @@
 Dataset base class."""
 
 import logging
+import os
+import re
 import math
 import random
 
@@ -456,10 +458,23 @@ def test_compute_recall():
     assert utils.compute_recall(pred, np.zeros((0, 4)), 0.5)[0] == 0.0
 
 
-def test_download_trained_weights_never_downloads(tmp_path):
-    with pytest.raises(RuntimeError, match="mask_rcnn_coco.h5"):
+def test_download_trained_weights_offline_names_the_url_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("MRCNN_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match=re.escape(utils.COCO_MODEL_URL)):
         utils.download_trained_weights(str(tmp_path / "mask_rcnn_coco.h5"))
     assert not (tmp_path / "mask_rcnn_coco.h5").exists()
+
+
+def test_download_trained_weights_copies_the_cached_file(tmp_path, monkeypatch):
+    cache = tmp_path / "keras" / "models"
+    cache.mkdir(parents=True)
+    (cache / "mask_rcnn_coco.h5").write_bytes(b"weights")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    target = str(tmp_path / "here" / "coco.h5")
+    os.makedirs(os.path.dirname(target))
+    assert utils.download_trained_weights(target) == target
+    assert open(target, "rb").read() == b"weights"
 
 
 ############################################################

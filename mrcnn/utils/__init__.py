@@ -13,11 +13,14 @@ from ``mrcnn.utils`` as in Matterport; the modules behind them:
     dataset    Dataset
 Differences from Matterport: clear ``ValueError`` messages instead of asserts, no crash or NaN on empty inputs,
 ``compute_matches`` no longer lets a second prediction match a ground truth already matched to prediction 0,
-verbose output goes through ``logging``, and nothing is ever downloaded.
+verbose output goes through ``logging``, and ``download_trained_weights`` checks the file's hash.
 
 Shape shorthand: see each module.
 """
 
+import os
+
+from mrcnn.backbones.download import COCO_WEIGHTS_URL as COCO_MODEL_URL  # Matterport's name for the address
 from mrcnn.utils.anchors import generate_anchors, generate_pyramid_anchors
 from mrcnn.utils.boxes import (apply_box_deltas, box_refinement, compute_iou, compute_overlaps, compute_overlaps_masks,
                                denorm_boxes, extract_bboxes, non_max_suppression, norm_boxes, trim_zeros)
@@ -34,12 +37,19 @@ __all__ = [
     "trim_zeros", "unmold_mask",
 ]
 
-# Where Matterport publishes its COCO weights; only quoted in an error message, never fetched.
-COCO_MODEL_URL = "https://github.com/matterport/Mask_RCNN/releases/download/v2.0/mask_rcnn_coco.h5"
-
-
 def download_trained_weights(coco_model_path, verbose=1):
-    """Never downloads: raise RuntimeError saying where to put Matterport's COCO weights."""
-    raise RuntimeError(
-        f"mrcnn never downloads weights. Fetch mask_rcnn_coco.h5 yourself from Matterport's GitHub "
-        f"release v2.0 ({COCO_MODEL_URL}), save it as {coco_model_path!s} (or anywhere) and pass that path.")
+    """Put Matterport's COCO weights (mask_rcnn_coco.h5, release v2.0) at `coco_model_path` and return that path.
+
+    The file comes from the Keras cache, downloaded there once and hash-checked when missing (as `--weights coco`
+    gets it: mrcnn/backbones/download.py), then copied to `coco_model_path`. Offline (MRCNN_OFFLINE=1), or when the
+    download fails, FileNotFoundError names the URL and the path to put the file at. `verbose` is Matterport's flag
+    and is ignored (progress goes through logging).
+    """
+    import shutil
+
+    from mrcnn.backbones.download import COCO_WEIGHTS_FILE, cached_or_download
+
+    source = cached_or_download(COCO_WEIGHTS_FILE)
+    if os.path.abspath(source) != os.path.abspath(coco_model_path):
+        shutil.copyfile(source, coco_model_path)
+    return coco_model_path
