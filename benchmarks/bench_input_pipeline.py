@@ -26,7 +26,7 @@ from mrcnn.model import MaskRCNN, build_optimizer  # noqa: E402
 from mrcnn.precision import resolve_policy  # noqa: E402
 from samples.pbc.config import make_config  # noqa: E402
 from samples.pbc.augment import SmearAugmentation  # noqa: E402
-from samples.pbc.pbc import load_dataset  # noqa: E402
+from samples.pbc.datasets import load_subset  # noqa: E402
 
 
 class StepTimes(keras.callbacks.Callback):
@@ -72,7 +72,7 @@ def main(argv=None):
 
     config = make_config(preset="paper", backbone=args.backbone, image_size=args.size, gpu_count=1,
                          images_per_gpu=2)
-    dataset = load_dataset("synthetic", "train", image_size=args.size, synthetic_count=64)
+    dataset = load_subset("synthetic", "train", image_size=args.size, synthetic_count=64)
     print(f"{args.backbone}-FPN, {args.size} px, batch {config.BATCH_SIZE}, {resolve_policy(config.DTYPE_POLICY)}, "
           f"{args.workers} loader thread(s), {os.cpu_count()} CPU cores; {args.steps} steps, first {args.warmup} "
           "not counted")

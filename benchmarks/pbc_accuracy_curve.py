@@ -27,19 +27,20 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from samples.pbc import pbc  # noqa: E402
-
-CHECKPOINT = re.compile(r"^mask_rcnn_pbc_(\d{4})\.weights\.h5$")
+from mrcnn.training.run import TrainingRun  # noqa: E402
+from samples.pbc.config import PbcConfig, add_model_options, config_from_args  # noqa: E402
+from samples.pbc.datasets import load_subset  # noqa: E402
 
 
 def checkpoints_of(run, every):
     """[(epoch, path)] of every `every`-th checkpoint of the run folder, and its last."""
-    found = sorted((int(m.group(1)), os.path.join(run, name)) for name in os.listdir(run)
-                   for m in [CHECKPOINT.match(name)] if m)
+    run = TrainingRun(run, PbcConfig.NAME)
+    found = run.saved_epochs()
     if not found:
-        raise SystemExit(f"--run {run}: no mask_rcnn_pbc_NNNN.weights.h5 checkpoint in it")
-    chosen = [item for item in found if item[0] % every == 0]
-    return chosen if chosen and chosen[-1] == found[-1] else chosen + [found[-1]]
+        raise SystemExit(f"--run {run.log_dir}: no mask_rcnn_pbc_NNNN.weights.h5 checkpoint in it")
+    chosen = [epoch for epoch in found if epoch % every == 0]
+    chosen = chosen if chosen and chosen[-1] == found[-1] else chosen + [found[-1]]
+    return [(epoch, run.checkpoint_path(epoch)) for epoch in chosen]
 
 
 def run_start(run):
@@ -50,16 +51,6 @@ def run_start(run):
     if not stamps:
         raise SystemExit(f"--run {run}: no TensorBoard event file, so no start time")
     return min(stamps)
-
-
-def filtered(preds, threshold):
-    """The detections (dicts of rois / class_ids / scores / masks [H, W, N]) with score >= threshold."""
-    out = []
-    for pred in preds:
-        keep = pred["scores"] >= threshold
-        out.append({"rois": pred["rois"][keep], "class_ids": pred["class_ids"][keep],
-                    "scores": pred["scores"][keep], "masks": pred["masks"][:, :, keep]})
-    return out
 
 
 def class_agnostic_recall(gts, preds):
@@ -84,32 +75,25 @@ def main(argv=None):
     parser.add_argument("--dataset", required=True, help="the folder in PBC's layout the run trained on")
     parser.add_argument("--annotations", required=True, help="its COCO instances JSON (pbc.py annotate)")
     parser.add_argument("--subset", default="val", choices=["val", "test"], help="subset to score (default: val)")
-    pbc._model_options(parser, training=True)  # --backbone, --preset, --image-size, --logs: as given to train
+    add_model_options(parser, training=True)  # --backbone, --preset, --image-size, --logs: as given to train
     args = parser.parse_args(argv)
-    model_args = ["--dataset", args.dataset, "--annotations", args.annotations, "--subset", args.subset,
-                  "--preset", args.preset, "--logs", args.logs]
-    model_args += ["--backbone", args.backbone] if args.backbone else []
-    model_args += ["--image-size", str(args.image_size)] if args.image_size else []
-    from mrcnn.evaluation import evaluate_predictions
-    from samples.pbc.classes import CLASS_NAMES
+    from mrcnn.evaluation.dataset import detect_dataset, score_detections
 
-    eval_args = pbc.build_parser().parse_args(["evaluate", "--weights", "last", "--out", args.out] + model_args)
-    config = pbc._inference_config(eval_args)
-    config.DETECTION_MIN_CONFIDENCE = 0.0
-    dataset = pbc.load_dataset(eval_args.dataset, eval_args.subset, eval_args.annotations, config.IMAGE_MAX_DIM)
+    args.min_confidence = 0.0  # every detection, scored at each threshold below
+    config = config_from_args(args, inference=True)
+    dataset = load_subset(args.dataset, args.subset, args.annotations, config.IMAGE_MAX_DIM)
     os.makedirs(args.out, exist_ok=True)
     from mrcnn.model import MaskRCNN
-    model = MaskRCNN("inference", config, eval_args.logs)
+    model = MaskRCNN("inference", config, args.logs)
     start = run_start(args.run)
     rows = []
     for epoch, path in checkpoints_of(args.run, args.every):
         model.load_weights(path)
-        gts, preds, labels, names = pbc.detect_subset(model, dataset, progress=False)
+        detections = detect_dataset(model, dataset)
         row = {"epoch": epoch, "minutes": round((os.path.getmtime(path) - start) / 60, 1),
-               "class_agnostic_recall": class_agnostic_recall(gts, preds)}
+               "class_agnostic_recall": class_agnostic_recall(detections.gts, detections.preds)}
         for threshold in args.thresholds:
-            kept = filtered(preds, threshold)
-            metrics = evaluate_predictions(gts, kept, ["BG"] + CLASS_NAMES, image_ids=names, image_labels=labels)
+            metrics = score_detections(detections.filtered(threshold), dataset.class_names)
             classification = metrics["classification"]
             row[f"{threshold:g}"] = {
                 "top1": classification["top1_accuracy"],

@@ -15,9 +15,7 @@ It needs the optional dependencies of `pip install -e .[app]` (starlette, uvicor
 """
 
 import logging
-import pathlib
 
-STATIC_DIR = pathlib.Path(__file__).resolve().with_name("static")
 INSTALL_HINT = ("the web app needs starlette and uvicorn: pip install -e '.[app]' "
                 "(or pip install -r requirements-app.txt)")
 

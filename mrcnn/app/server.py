@@ -20,6 +20,7 @@ response carries a Content-Security-Policy that lets the page load nothing but i
 
 import contextlib
 import logging
+import pathlib
 import shutil
 import tempfile
 import weakref
@@ -33,12 +34,12 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from mrcnn.app import STATIC_DIR
 from mrcnn.app.store import DONE, LimitError, Limits, Store, clean_name
 from mrcnn.app.uploads import UploadError, decode_upload, display_image, too_large
 from mrcnn.app.worker import DetectionWorker
 
 log = logging.getLogger(__name__)
+STATIC_DIR = pathlib.Path(__file__).resolve().with_name("static")  # the page: index.html, app.js, app.css
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")

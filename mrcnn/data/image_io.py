@@ -261,3 +261,29 @@ def _to_uint8(image, path):
                              f"float images must lie in [0, 1]")
         return np.rint(image * 255.0).astype(np.uint8)
     raise ValueError(f"image file {path} has unsupported pixel type {image.dtype}")
+
+
+def list_image_files(paths, flag="--images"):
+    """The image files `paths` name: files as given, and below each folder every file ending in IMAGE_EXTENSIONS
+    (the folders in sorted order). A file named twice (alone and inside a folder also given) is listed once, at its first
+    place.
+
+    Raises FileNotFoundError for a path that does not exist and ValueError when no image file is found; both
+    messages start with `<flag> <path>:`.
+    """
+    files = {}
+    for path in paths:
+        if os.path.isdir(path):
+            for root, _, names in sorted(os.walk(path)):
+                for name in sorted(names):
+                    if name.lower().endswith(IMAGE_EXTENSIONS):
+                        found = os.path.join(root, name)
+                        files.setdefault(os.path.realpath(found), found)
+        elif os.path.isfile(path):
+            files.setdefault(os.path.realpath(path), path)
+        else:
+            raise FileNotFoundError(f"{flag} {path}: no such file or folder")
+    if not files:
+        raise ValueError(f"{flag} {' '.join(map(str, paths))}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    return list(files.values())
+

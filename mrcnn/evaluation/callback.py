@@ -4,7 +4,7 @@ Shape shorthand: H, W: image height and width, N: instances of one image.
 
 At the end of every `every`-th epoch the callback copies the training model's weights into an inference model by
 layer name (mrcnn.weights_io), runs detect on the chosen validation images (their original size, as
-dataset.load_image gives them) and scores them against dataset.load_mask:
+dataset.load_image gives them) and scores them against dataset.load_mask (mrcnn/evaluation/dataset.py):
 - `val_mAP50`: Matterport's evaluation, utils.compute_ap at mask IoU 0.5 per image, averaged (the "matterport"
   variant of metrics.json);
 - `val_mask_mAP`: COCO-style mask AP over IoU 0.5:0.95 (the "coco_segm" variant).
@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mrcnn.evaluation.evaluate import evaluate_predictions
+from mrcnn.evaluation.dataset import detect_dataset, score_detections
 from mrcnn.weights_io import assign_weights, weighted_layers
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,9 @@ class MeanAPCallback(keras.callbacks.Callback):
         self.log_dir = log_dir
         self.every = int(every)
         self.overlay_images = int(overlay_images)
-        self.predictions = None
+        self.detections = None
         self._writer = None
         self._inference = None
-        self._data = None
         self.history = []
 
     def _resolve_log_dir(self):
@@ -86,29 +85,19 @@ class MeanAPCallback(keras.callbacks.Callback):
             self._inference = model
         return self._inference
 
-    def _ground_truth(self):
-        if self._data is None:
-            self._data = []
-            for image_id in self.image_ids:
-                masks, class_ids = self.dataset.load_mask(image_id)
-                self._data.append((self.dataset.load_image(image_id),
-                                   {"class_ids": np.asarray(class_ids), "masks": np.asarray(masks, bool)}))
-        return self._data
-
     def evaluate(self):
-        """{"val_mAP50": float, "val_mask_mAP": float} of the current training weights (the detections stay in
-        `self.predictions`, one dict of MaskRCNN.detect per image)."""
+        """{"val_mAP50": float, "val_mask_mAP": float} of the current training weights (the images, ground truth and
+        detections stay in `self.detections`, a mrcnn.evaluation.dataset.DatasetDetections)."""
         model = self._get_inference_model()
         weights = {name: layer.get_weights() for name, layer in weighted_layers(self.model).items()}
         report = assign_weights(model.keras_model, weights, source="training model")
         if report["missing"] or report["mismatched"]:
             log.warning("MeanAPCallback: inference layers not updated: missing %s, mismatched %s",
                         report["missing"][:5], report["mismatched"][:5])
-        data = self._ground_truth()
-        preds = model.detect([image for image, _ in data])
-        self.predictions = preds
-        metrics = evaluate_predictions([gt for _, gt in data], preds, list(self.dataset.class_names),
-                                       semantic_metrics=False, object_metrics=False)
+        self.detections = detect_dataset(model, self.dataset, self.image_ids,
+                                         keep_images=self.overlay_images > 0)
+        metrics = score_detections(self.detections, self.dataset.class_names, semantic_metrics=False,
+                                   object_metrics=False)
         variants = metrics["detection"]["variants"]
         return {"val_mAP50": variants["matterport"]["mAP"]["0.5"],
                 "val_mask_mAP": variants["coco_segm"]["mAP"]["0.5:0.95"]}
@@ -122,12 +111,13 @@ class MeanAPCallback(keras.callbacks.Callback):
         from mrcnn import visualize
         from mrcnn.utils import extract_bboxes
 
-        if self.predictions is None:
+        if self.detections is None:
             raise ValueError("overlays come from the detections of evaluate(): call it first")
         names = list(self.dataset.class_names)
         palette = visualize.random_colors(len(names), seed=0)
         pictures = []
-        for (image, gt), pred in list(zip(self._ground_truth(), self.predictions))[:self.overlay_images]:
+        shown = self.detections
+        for image, gt, pred in list(zip(shown.images or [], shown.gts, shown.preds))[:self.overlay_images]:
             fig = Figure(figsize=(2 * OVERLAY_PANEL_INCHES, OVERLAY_PANEL_INCHES), dpi=OVERLAY_DPI)
             FigureCanvasAgg(fig)
             truth_ax, detected_ax = fig.subplots(1, 2)

@@ -5,8 +5,11 @@ TRAIN_ROIS_PER_IMAGE 100, MAX_GT_INSTANCES 50, NUM_CLASSES 9 (8 cell classes + b
 240 epochs, detection threshold 0.75. Everything the table does not name keeps Matterport's default.
 
 `make_config(...)` applies the command line's overrides in one place, so `train`, `evaluate` and `detect` build the
-same network.
+same network; `add_model_options` and `config_from_args` are the command lines' side of it (pbc.py and the benchmarks
+that load a PBC model). `schedule` is the stage plan of a training run.
 """
+
+import os
 
 from mrcnn.config import Config
 from samples.pbc.classes import CLASS_NAMES
@@ -121,3 +124,51 @@ def schedule(weights, epochs):
         if not out or end > out[-1][0]:
             out.append((end, layers, factor))
     return out
+
+
+# ---- the config of a command line -------------------------------------------------------------------------------------
+
+def add_model_options(parser, training):
+    """The options that decide the network (--backbone, --preset, --image-size, --logs; --min-confidence for
+    inference): every PBC command line that builds or loads a model takes them, so that all build the same one."""
+    from mrcnn.backbones import backbone_names  # the registry's names; no backbone module (nor Keras) is loaded
+    parser.add_argument("--backbone", default=None,
+                        help=f"backbone name ({', '.join(backbone_names())}); default: the paper's resnet101")
+    parser.add_argument("--preset", default="paper", choices=PRESETS,
+                        help="paper: Table 2 as published; cpu: narrow heads and fewer ROIs for CPU runs")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="IMAGE_MIN_DIM = IMAGE_MAX_DIM = N (multiple of 64; the paper: 512)")
+    parser.add_argument("--logs", default="logs", help="folder of training runs and checkpoints (default: logs)")
+    if not training:
+        parser.add_argument("--min-confidence", type=float, default=None,
+                            help="DETECTION_MIN_CONFIDENCE (the paper: 0.75)")
+
+
+def config_from_args(args, inference=False, start_weights=None):
+    """The config of a command line (add_model_options' options, and train's). A training run that continues another
+    (`start_weights`, the file --weights resolved to, is a checkpoint of a run) keeps that run's batch-norm mode,
+    optimizer and learning rate (from its config.json) unless the command line names them; from scratch
+    (--weights none) batch norm trains."""
+    from_scratch, optimizer, learning_rate = False, None, None
+    if not inference:
+        saved = _continued_run_config(start_weights) or {}
+        from_scratch = args.weights == "none" or saved.get("TRAIN_BN") is True
+        optimizer = args.optimizer or saved.get("OPTIMIZER")
+        learning_rate = args.learning_rate if args.learning_rate is not None else saved.get("LEARNING_RATE")
+    config = make_config(inference=inference, preset=args.preset, backbone=args.backbone, image_size=args.image_size,
+                         images_per_gpu=getattr(args, "images_per_gpu", None),
+                         gpu_count=getattr(args, "gpu_count", None),
+                         steps_per_epoch=getattr(args, "steps_per_epoch", None),
+                         validation_steps=getattr(args, "validation_steps", None), from_scratch=from_scratch,
+                         recompute_backbone=getattr(args, "recompute_backbone", False),
+                         learning_rate=learning_rate, optimizer=optimizer)
+    if inference and getattr(args, "min_confidence", None) is not None:
+        config.DETECTION_MIN_CONFIDENCE = args.min_confidence
+    return config
+
+
+def _continued_run_config(weights):
+    """The config.json values of the run whose checkpoint `weights` is, or None (no file, or not a checkpoint)."""
+    from mrcnn.training.run import TrainingRun
+    run = TrainingRun.from_checkpoint(weights, kind="mask_rcnn") if weights else None
+    return run.config() if run else None

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 SUBSETS = ("train", "val", "test")
 PAPER_SPLIT = (300, 100, 100)
+SYNTHETIC_COUNTS = {"train": 400, "val": 80, "test": 80}  # generated smears per subset of `--dataset synthetic`
+SYNTHETIC_SEEDS = {"train": 0, "val": 1, "test": 2}
 
 
 def _class_images(root, folder, class_names):
@@ -258,3 +260,31 @@ class PbcFolderDataset(AnnotatedDataset):
             raise ValueError(f"none of the {len(items)} {subset} images under {root} has instances in {annotations} "
                              f"({report.summary()})")
         return report
+
+    def image_label(self, image_id):
+        """The image-level class id: the class of the folder the image came from (what PBC labels), for the
+        classification tables (mrcnn/evaluation/dataset.py)."""
+        return self.folder_class_id(image_id)
+
+
+def load_subset(dataset, subset, annotations=None, image_size=128, synthetic_count=None):
+    """The prepared Dataset of a command line's --dataset: "synthetic" (generated smears with exact masks, at
+    `image_size`, SYNTHETIC_COUNTS of them unless `synthetic_count`) or a folder in PBC's layout, with the instances
+    of the COCO / VIA file `annotations` (None: detection and classification only). Problems of the folder's files
+    are logged in one summary line."""
+    if dataset == "synthetic":
+        from samples.pbc.synthetic import SyntheticSmearDataset
+        loaded = SyntheticSmearDataset()
+        loaded.load_smears(synthetic_count or SYNTHETIC_COUNTS[subset], size=max(64, int(image_size)),
+                           seed=SYNTHETIC_SEEDS[subset])
+    else:
+        if not os.path.isdir(dataset):
+            raise FileNotFoundError(f"--dataset {dataset}: no such folder (give a folder in PBC's layout, or "
+                                    "'synthetic')")
+        loaded = PbcFolderDataset()
+        report = loaded.load_folder(dataset, subset, annotations=annotations)
+        if report is not None and (report.skipped_images or report.skipped_instances):
+            log.warning("%s", report.summary())
+    loaded.prepare()
+    return loaded
+

@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from samples.pbc.classes import CLASS_NAMES
+from samples.pbc.config import add_model_options, make_config
 
 log = logging.getLogger("pbc.pretrain")
 
@@ -80,16 +81,24 @@ def check_classes(labels, dataset_dir, subset):
     return counts
 
 
-def run(args, config, progress):
-    """The `pretrain` command: returns the report of mrcnn.training.pretrain.pretrain_backbone."""
-    from mrcnn.training import checkpoints
-    from mrcnn.training.pretrain import PREFIX, pretrain_backbone, run_name
+def cmd_pretrain(args):
+    """The `pretrain` command (its options: add_parser); prints the report of
+    mrcnn.training.pretrain.pretrain_backbone and returns 0."""
+    run(args, make_config(preset=args.preset, backbone=args.backbone, image_size=args.image_size, from_scratch=True))
+    return 0
+
+
+def run(args, config):
+    """Pretrain the backbone of `config` as the command line `args` asks; returns pretrain_backbone's report."""
+    from mrcnn.cli import progress_line
+    from mrcnn.training.pretrain import KIND, PREFIX, pretrain_backbone, run_name
+    from mrcnn.training.run import TrainingRun
     from samples.pbc.augment import SmearAugmentation
 
     resume_from = None
     if args.weights == "last":
         try:
-            resume_from = checkpoints.find_last(args.logs, run_name(config), prefix=PREFIX)
+            resume_from = TrainingRun.last(args.logs, run_name(config), kind=KIND).checkpoint_path()
         except FileNotFoundError as error:
             raise ValueError(f"--weights last: {error}; pretrain once without it first") from None
     elif args.weights != "none":
@@ -102,9 +111,9 @@ def run(args, config, progress):
     splits = {}
     for subset in ("train", "val"):
         start = time.time()
+        progress = progress_line(f"reading {subset}")
         images, labels, skipped = load_split(args.dataset, subset, config, workers=args.workers,
-                                             progress=lambda done, total: progress(done, total, start,
-                                                                                   f"reading {subset}"))
+                                             progress=lambda done, total: progress(done, total, start))
         counts = check_classes(labels, args.dataset, subset) if subset == "train" else None
         if counts is not None and np.count_nonzero(counts) < 2:
             raise ValueError(f"{args.dataset} train: images of one class only; a classifier needs at least 2")
@@ -126,7 +135,7 @@ def run(args, config, progress):
     return report
 
 
-def add_parser(sub, model_options):
+def add_parser(sub):
     """The `pretrain` subcommand's options (on the subparsers `sub` of pbc.py)."""
     p = sub.add_parser("pretrain", help="pretrain the backbone as an 8-class image classifier (train split only)",
                        description="Train the backbone on the training split's class folders as an image "
@@ -149,5 +158,5 @@ def add_parser(sub, model_options):
     p.add_argument("--no-augmentation", action="store_true", help="no flips, rotations or jitter")
     p.add_argument("--seed", type=int, default=0, help="seed of the batches and the initial weights (default: 0)")
     p.add_argument("--workers", type=int, default=2, help="threads decoding and augmenting images (default: 2)")
-    model_options(p, training=True)
+    add_model_options(p, training=True)
     return p

@@ -15,15 +15,12 @@ import os
 import sys
 import time
 
-import keras
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from mrcnn import cli, utils, visualize  # noqa: E402
+from mrcnn import cli, visualize  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
-from mrcnn.model import MaskRCNN  # noqa: E402
-from mrcnn.training.checkpoints import find_last  # noqa: E402
+from mrcnn.evaluation.dataset import detect_dataset, score_detections  # noqa: E402
+from mrcnn.weights import resolve_weights  # noqa: E402
 from samples.shapes.shapes import ShapesDataset  # noqa: E402
 
 CLASS_NAMES = ["BG", "square", "circle", "triangle"]
@@ -73,36 +70,17 @@ def make_datasets(train_count=500, val_count=50, size=128, seed=0):
     return train, val
 
 
-def evaluate(model, dataset, image_ids=None, iou_threshold=0.5):
-    """Mean of Matterport's all-point mask AP at `iou_threshold` over `image_ids` (default: all)."""
-    image_ids = dataset.image_ids if image_ids is None else image_ids
-    aps = []
-    for image_id in image_ids:
-        image = dataset.load_image(image_id)
-        gt_mask, gt_class_ids = dataset.load_mask(image_id)
-        gt_boxes = utils.extract_bboxes(gt_mask)
-        r = model.detect([image])[0]
-        ap, _, _, _ = utils.compute_ap(gt_boxes, gt_class_ids, gt_mask, r["rois"], r["class_ids"], r["scores"],
-                                       r["masks"], iou_threshold=iou_threshold)
-        aps.append(ap)
-    return float(np.mean(aps)) if aps else 0.0
-
-
-def weights_path(args):
-    """The file --weights names ("last": the newest shapes checkpoint under --logs), or None for "none"."""
-    if args.weights in (None, "none"):
-        return None
-    if args.weights == "last":
-        try:
-            return find_last(args.logs, ShapesConfig.NAME)
-        except FileNotFoundError as e:
-            raise FileNotFoundError(f"--weights last: {e}. Train first, or give a weights file") from None
-    if not os.path.isfile(args.weights):
-        raise FileNotFoundError(f"--weights {args.weights}: no such file (none, last, or a weights file)")
-    return args.weights
+def evaluate(model, dataset, image_ids=None):
+    """Matterport's evaluation: the mean over `image_ids` (default: all) of the all-point mask AP at IoU 0.5 of each
+    image (utils.compute_ap; the "matterport" variant of mrcnn.evaluation)."""
+    detections = detect_dataset(model, dataset, image_ids)
+    metrics = score_detections(detections, dataset.class_names, coco=False, semantic_metrics=False,
+                               object_metrics=False)
+    return metrics["detection"]["variants"]["matterport"]["mAP"]["0.5"] or 0.0
 
 
 def train(args, train_set, val_set, weights=None):
+    from mrcnn.model import MaskRCNN  # TensorFlow loads with the first model
     config = ShapesConfig()
     if args.steps:
         config.STEPS_PER_EPOCH = args.steps
@@ -116,6 +94,7 @@ def train(args, train_set, val_set, weights=None):
 
 
 def detect_and_score(args, val_set, weights):
+    from mrcnn.model import MaskRCNN
     model = MaskRCNN("inference", ShapesInferenceConfig(), args.logs)
     model.load_weights(weights)
     score = evaluate(model, val_set)
@@ -131,7 +110,7 @@ def detect_and_score(args, val_set, weights):
     return score
 
 
-def main(argv=None):
+def main(argv=None, quiet_native_logs=False):
     parser = argparse.ArgumentParser(prog="train_shapes.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["demo", "train", "evaluate"],
@@ -143,13 +122,17 @@ def main(argv=None):
     parser.add_argument("--weights", default="none", help="none, last, or a weights file (train/evaluate)")
     parser.add_argument("--val-images", type=int, default=50, help="held-out images to score (default: 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights' initialisation and sampling")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also show TensorFlow's C++ log lines")
     args = cli.parse_args(parser, argv)
     if args.command == "evaluate" and args.weights in (None, "none"):
         parser.error("evaluate needs --weights last or a weights file")
+    if quiet_native_logs and not args.verbose:
+        cli.quiet_native_logs()
+    import keras
     keras.utils.set_random_seed(args.seed)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     with cli.reported_errors(f"{parser.prog} {args.command}", cli.debug_requested(args)):
-        weights = weights_path(args)  # before any model is built
+        weights = resolve_weights(args.weights, args.logs, ShapesConfig.NAME)  # before any model is built
         train_set, val_set = make_datasets(val_count=args.val_images)
         if args.command in ("demo", "train"):
             model = train(args, train_set, val_set, weights)
@@ -161,4 +144,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(quiet_native_logs=True))

@@ -16,7 +16,8 @@ pytest.importorskip("starlette", reason="the web app's extra is not installed (p
 
 from starlette.testclient import TestClient  # noqa: E402
 
-from mrcnn.app import STATIC_DIR, create_app  # noqa: E402
+from mrcnn.app import create_app  # noqa: E402
+from mrcnn.app.server import STATIC_DIR  # noqa: E402
 from mrcnn.app.store import Limits  # noqa: E402
 from mrcnn.evaluation.coco_io import to_coco_results  # noqa: E402
 from tests.app.helpers import BASE, CLASS_NAMES, STUB_CELLS, StubDetector, png_bytes, upload, wait_done  # noqa: E402

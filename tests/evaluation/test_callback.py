@@ -94,7 +94,7 @@ def test_epoch_end_writes_overlays_of_truth_and_detections(tiny, tmp_path):
 
     # The left panel is the ground truth: each instance's mask blended with its class's colour (apply_mask:
     # image / 2 + colour * 255 / 2), the same colour for a class in every epoch and in both panels.
-    image, gt = callback._ground_truth()[0]
+    image, gt = callback.detections.images[0], callback.detections.gts[0]
     palette = visualize.random_colors(len(dataset.class_names), seed=0)
     left = picture[:, :OVERLAY_WIDTH // 2].reshape(-1, 3).astype(int)
     for i, class_id in enumerate(gt["class_ids"]):

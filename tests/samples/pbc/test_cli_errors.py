@@ -132,7 +132,7 @@ def test_debug_shows_the_traceback(tmp_path, how):
     argv = [a for a in how if "=" not in a]
     result = run_cli(PBC, *argv, "--dataset", str(tmp_path / "nowhere"), "--annotations", "a.json", env=env)
     assert_traceback(result, "FileNotFoundError")
-    assert "load_dataset" in result.stderr and str(tmp_path / "nowhere") in result.stderr
+    assert "load_subset" in result.stderr and str(tmp_path / "nowhere") in result.stderr
 
 
 def test_unexpected_error_keeps_its_traceback(tmp_path):

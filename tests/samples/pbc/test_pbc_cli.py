@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 
 from samples.pbc import pbc
-from samples.pbc.config import PAPER_EPOCHS, make_config, schedule
+from tests.cli_helpers import run_cli
+from mrcnn.weights import resolve_weights
+from samples.pbc.config import PAPER_EPOCHS, config_from_args, make_config, schedule
 
 TINY = ["--backbone", "tiny", "--preset", "cpu", "--image-size", "64"]
 
@@ -103,16 +105,17 @@ def test_synthetic_train_evaluate_detect(tmp_path, capsys):
 
 def test_recompute_backbone_flag_reaches_the_training_config():
     args = pbc.build_parser().parse_args(["train", "--dataset", "synthetic", "--recompute-backbone"] + TINY)
-    assert pbc._config_from_args(args).RECOMPUTE_BACKBONE is True
+    assert config_from_args(args).RECOMPUTE_BACKBONE is True
     args = pbc.build_parser().parse_args(["train", "--dataset", "synthetic"] + TINY)
-    assert pbc._config_from_args(args).RECOMPUTE_BACKBONE is False
+    assert config_from_args(args).RECOMPUTE_BACKBONE is False
 
 
 def test_optimizer_learning_rate_and_batch_norm_of_new_and_continued_runs(tmp_path):
     def config(*argv):
         args = pbc.build_parser().parse_args(["train", "--dataset", "synthetic", "--logs", str(tmp_path)]
                                              + list(argv) + TINY)
-        made = pbc._config_from_args(args)
+        start = resolve_weights(args.weights, args.logs, "pbc")  # what train does first
+        made = config_from_args(args, start_weights=start)
         return made.TRAIN_BN, made.OPTIMIZER, made.LEARNING_RATE
 
     weights = tmp_path / "backbone.weights.h5"
@@ -129,3 +132,21 @@ def test_optimizer_learning_rate_and_batch_norm_of_new_and_continued_runs(tmp_pa
     assert config("--weights", "last", "--learning-rate", "0.01") == (False, "ADAM", 0.01)
     (run / "config.json").write_text(json.dumps({"TRAIN_BN": True, "OPTIMIZER": "SGD", "LEARNING_RATE": 0.02}))
     assert config("--weights", str(run / "mask_rcnn_pbc_0003.weights.h5")) == (True, "SGD", 0.02)
+
+
+def test_tensorflow_log_lines_hidden_unless_verbose(tmp_path):
+    """`pbc.py detect` as a user runs it: TensorFlow's C++ lines (absl's `I0000 ... port.cc:153] oneDNN ...`) are
+    not shown, the command's own output and progress are; --verbose shows them."""
+    from mrcnn.model import MaskRCNN
+    config = make_config(inference=True, preset="cpu", backbone="tiny", image_size=64)
+    weights = str(tmp_path / "tiny.weights.h5")
+    MaskRCNN("inference", config, str(tmp_path)).keras_model.save_weights(weights)
+    Image.fromarray(np.full((40, 50, 3), 200, np.uint8)).save(tmp_path / "smear.png")
+    argv = ["samples/pbc/pbc.py", "detect", "--images", str(tmp_path / "smear.png"), "--weights", weights,
+            "--out", str(tmp_path / "out")] + TINY
+    quiet = run_cli(*argv, env={"TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert quiet.returncode == 0, quiet.stderr
+    assert "1 images: overlays" in quiet.stdout and "detecting 1/1" in quiet.stderr
+    assert "I0000" not in quiet.stderr and "absl::InitializeLog" not in quiet.stderr, quiet.stderr
+    loud = run_cli("samples/pbc/pbc.py", "--verbose", *argv[1:], env={"TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert loud.returncode == 0 and "I0000" in loud.stderr, loud.stderr

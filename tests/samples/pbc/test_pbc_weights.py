@@ -7,7 +7,7 @@ import time
 import pytest
 
 from mrcnn.backbones import download
-from mrcnn.cli import UsageError
+from mrcnn.weights import resolve_weights
 from samples.pbc import pbc
 
 TINY = ["--preset", "cpu", "--image-size", "64", "--epochs", "1", "--steps-per-epoch", "1"]
@@ -59,15 +59,14 @@ def test_backbone_without_imagenet_weights_is_a_plain_error(no_cache, tmp_path, 
     assert "--weights imagenet: backbone 'tiny' has no keras.applications ImageNet" in capsys.readouterr().err
 
 
-def test_cached_weights_file_is_the_one_loaded(no_cache, tmp_path, monkeypatch):
+def test_cached_weights_file_is_the_one_loaded(no_cache, tmp_path):
     folder, calls = no_cache
     folder.mkdir(parents=True)
     (folder / "mask_rcnn_coco.h5").write_bytes(b"x")
-    args = pbc.build_parser().parse_args(["train", "--dataset", "synthetic", "--weights", "coco"])
-    assert pbc.pretrained_file(args.weights, "resnet101", args.weights_file) == str(folder / "mask_rcnn_coco.h5")
+    assert resolve_weights("coco") == str(folder / "mask_rcnn_coco.h5")
     mine = tmp_path / "mine.h5"
-    with pytest.raises(UsageError, match="COCO weights file not found: .*mine.h5"):
-        pbc.pretrained_file("coco", "resnet101", str(mine))
+    with pytest.raises(FileNotFoundError, match="--weights coco: COCO weights file not found: .*mine.h5"):
+        resolve_weights("coco", weights_file=str(mine))
     mine.write_bytes(b"y")
-    assert pbc.pretrained_file("coco", "resnet101", str(mine)) == str(mine)  # --weights-file wins over the cache
-    assert pbc.pretrained_file("none", "resnet101", None) is None and calls == []
+    assert resolve_weights("coco", weights_file=str(mine)) == str(mine)  # --weights-file wins over the cache
+    assert resolve_weights("none") is None and calls == []
