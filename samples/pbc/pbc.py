@@ -343,9 +343,9 @@ def _expand_images(paths):
 
 
 def cmd_detect(args):
+    from mrcnn.data.annotated import AnnotatedDataset
     from mrcnn.streaming import detect_files
-    from samples.pbc.datasets import AnnotatedDataset
-    from samples.pbc.classes import CLASS_NAMES
+    from samples.pbc.classes import CLASS_NAMES, SOURCE
 
     unique = {}
     for path in _expand_images(args.images):  # a file named twice (alone and in its folder) is detected once
@@ -354,9 +354,9 @@ def cmd_detect(args):
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out}: exists and is not a folder")
     model, _ = _inference_model(args)
-    loader = AnnotatedDataset()  # its load_image refuses oversized headers before decoding
+    loader = AnnotatedDataset(SOURCE)  # its load_image refuses oversized headers before decoding
     for path in files:
-        loader.add_image("pbc", image_id=path, path=path)
+        loader.add_image(SOURCE, image_id=path, path=path)
     index = {path: i for i, path in enumerate(files)}
     start = time.time()
     summary = detect_files(model, files, args.out, ["BG"] + CLASS_NAMES,

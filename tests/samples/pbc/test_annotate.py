@@ -190,7 +190,7 @@ def test_annotate_folder_writes_valid_coco(pbc_folder, annotated):
 
 
 def test_annotations_read_back_with_the_project_reader(pbc_folder, annotated):
-    from samples.pbc.readers import read_coco_instances
+    from mrcnn.data.annotations import read_coco_instances
 
     records, report = read_coco_instances(annotated[1], pbc_folder, class_names=annotate._class_names())
     assert report.images == 4 and report.instances == 5

@@ -7,11 +7,11 @@ Shape shorthand:
 import logging
 import os
 
+from mrcnn.data.annotations.classes import _canonical_class, check_aliases
+from mrcnn.data.annotations.files import MAX_JSON_BYTES, _Resolver, load_json
+from mrcnn.data.annotations.geometry import _polygon, _positive_int, _rle
+from mrcnn.data.annotations.records import ImageRecord, Instance, ReadReport, _finish, _Skip
 from mrcnn.data.image_io import MAX_IMAGE_PIXELS
-from samples.pbc.readers.classes import _canonical_class
-from samples.pbc.readers.files import MAX_JSON_BYTES, _Resolver, load_json
-from samples.pbc.readers.geometry import _polygon, _positive_int, _rle
-from samples.pbc.readers.records import ImageRecord, Instance, ReadReport, _finish, _Skip
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ def _coco_instance(annotation, record, category_name, report):
     return instance
 
 
-def _read_coco(data, json_path, image_root, class_names, skip_unknown, max_pixels, match_basename):
+def _read_coco(data, json_path, image_root, class_names, skip_unknown, max_pixels, match_basename, aliases=None):
+    aliases = check_aliases(aliases)
     report = ReadReport(os.fspath(json_path), format="coco")
     images, annotations = data.get("images"), data.get("annotations", [])
     for key, value in (("images", images), ("annotations", annotations)):
@@ -112,7 +113,7 @@ def _read_coco(data, json_path, image_root, class_names, skip_unknown, max_pixel
             if isinstance(category_id, bool) or not isinstance(category_id, int) or category_id not in categories:
                 raise _Skip(f"category_id {category_id!r:.40} is not in 'categories'")
             record = records[image_id]
-            name = _canonical_class(categories[category_id], class_names, skip_unknown, json_path, item)
+            name = _canonical_class(categories[category_id], class_names, skip_unknown, json_path, item, aliases)
             instance = _coco_instance(annotation, record, name, report)
         except _Skip as error:
             report.skip("instance", item, str(error))
@@ -123,16 +124,17 @@ def _read_coco(data, json_path, image_root, class_names, skip_unknown, max_pixel
 
 
 def read_coco_instances(json_path, image_root, class_names=None, skip_unknown=False, max_pixels=MAX_IMAGE_PIXELS,
-                        match_basename=False, max_json_bytes=MAX_JSON_BYTES):
+                        match_basename=False, max_json_bytes=MAX_JSON_BYTES, aliases=None):
     """Read a COCO instances JSON: ([ImageRecord], ReadReport). See the module notes for bad input.
 
     json_path: the JSON file. image_root: folder that the images' file_name values are relative to.
     class_names: None (accept any category name) or the known names. skip_unknown: skip instances of unknown
     classes instead of raising. max_pixels: refuse larger images (header check). match_basename: when a file
     name is not found under the root as written, use the one file below the root whose path ends with it.
+    aliases: None or {other name: class name}, other names of the known classes (see classes.py).
     """
     data = load_json(json_path, max_json_bytes)
     if not isinstance(data, dict) or "images" not in data:
         raise ValueError(f"annotation file {json_path} is not COCO instances JSON: expected an object with "
                          f"'images', 'annotations' and 'categories', got {type(data).__name__}")
-    return _read_coco(data, json_path, image_root, class_names, skip_unknown, max_pixels, match_basename)
+    return _read_coco(data, json_path, image_root, class_names, skip_unknown, max_pixels, match_basename, aliases)

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from samples.pbc.readers.records import _Skip
+from mrcnn.data.annotations.records import _Skip
 
 COORDINATE_LIMIT = 1e7  # |x| or |y| above this is treated as corrupt, not clipped
 
