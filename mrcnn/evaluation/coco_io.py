@@ -4,8 +4,9 @@ Shape shorthand:
     H, W: image height and width, N: instances of one image, D: detections of one image, K: categories.
 
 Class ids are ours (1..K, 0 = background); category ids are the file's. load_coco_gt numbers the categories in
-ascending category id (pycocotools' order) and returns the mapping both ways. Segmentations are decoded as
-pycocotools does (polygons and uncompressed RLE through frPyObjects, parts merged), so mask IoUs are identical.
+ascending category id (pycocotools' order) and returns the mapping both ways. Segmentations are decoded by the
+project's one decoder, mrcnn/data/annotations/masks.py (pycocotools: polygons and uncompressed RLE through
+frPyObjects, parts merged), so mask IoUs are pycocotools' and the annotation readers' masks are the same.
 Results are written as COCO expects them: bbox [x, y, w, h] from the (y1, x1, y2, x2) rois, RLE "counts" as str.
 """
 
@@ -18,6 +19,8 @@ import os
 
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from mrcnn.data.annotations.masks import decode_rles, segmentation_rle
 
 log = logging.getLogger(__name__)
 
@@ -32,30 +35,6 @@ def _load_json(source, what):
             return json.load(f)
         except json.JSONDecodeError as e:
             raise ValueError(f"{source}: not valid JSON ({e})") from None
-
-
-def _to_rle(segmentation, height, width, where):
-    """A compressed RLE of a COCO segmentation (polygons, uncompressed or compressed RLE)."""
-    if isinstance(segmentation, list):
-        if not segmentation:
-            raise ValueError(f"{where}: empty polygon list")
-        return mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-    if isinstance(segmentation, dict) and "counts" in segmentation:
-        if isinstance(segmentation["counts"], list):
-            return mask_utils.frPyObjects(segmentation, height, width)
-        rle = dict(segmentation)
-        if isinstance(rle["counts"], str):
-            rle["counts"] = rle["counts"].encode("ascii")
-        return rle
-    raise ValueError(f"{where}: 'segmentation' must be polygons or an RLE dict with 'counts', "
-                     f"got {type(segmentation).__name__}")
-
-
-def _decode(rles, height, width):
-    if not rles:
-        return np.zeros((height, width, 0), dtype=bool)
-    masks = mask_utils.decode(rles)
-    return masks.reshape(height, width, -1).astype(bool)
 
 
 def load_coco_gt(source, image_dir=None):
@@ -91,7 +70,8 @@ def load_coco_gt(source, image_dir=None):
     for im in images:
         h, w = int(im["height"]), int(im["width"])
         items = anns[im["id"]]
-        rles = [_to_rle(a["segmentation"], h, w, f"annotation {a.get('id')}") for a in items] if with_masks else []
+        rles = ([segmentation_rle(a["segmentation"], h, w, f"annotation {a.get('id')}") for a in items]
+                if with_masks else [])
         for a in items:
             if "bbox" not in a and not with_masks:
                 raise ValueError(f"annotation {a.get('id')}: neither 'bbox' nor 'segmentation'")
@@ -103,7 +83,7 @@ def load_coco_gt(source, image_dir=None):
             "iscrowd": np.array([bool(a.get("iscrowd", 0)) for a in items], dtype=bool),
             "coco_bbox": bbox,
             "boxes": np.stack([bbox[:, 1], bbox[:, 0], bbox[:, 1] + bbox[:, 3], bbox[:, 0] + bbox[:, 2]], axis=1),
-            "masks": _decode(rles, h, w) if with_masks else None,
+            "masks": decode_rles(rles, h, w) if with_masks else None,
         }
         if image_dir is not None and im.get("file_name"):
             record["path"] = os.path.join(image_dir, im["file_name"])
@@ -144,8 +124,8 @@ def load_coco_results(source, gt):
     for i, items in enumerate(per_image):
         g = gt["records"][i]
         h, w = g["height"], g["width"]
-        rles = [_to_rle(r["segmentation"], h, w, f"result for image {g['image_id']}") if r.get("segmentation")
-                else None for r in items]
+        rles = [segmentation_rle(r["segmentation"], h, w, f"result for image {g['image_id']}")
+                if r.get("segmentation") else None for r in items]
         bbox = np.array([r["bbox"] if "bbox" in r else mask_utils.toBbox(rle) for r, rle in zip(items, rles)],
                         dtype=np.float64).reshape(-1, 4)
         records.append({
@@ -154,7 +134,7 @@ def load_coco_results(source, gt):
             "scores": np.array([r["score"] for r in items], dtype=np.float64),
             "coco_bbox": bbox,
             "rois": np.stack([bbox[:, 1], bbox[:, 0], bbox[:, 1] + bbox[:, 3], bbox[:, 0] + bbox[:, 2]], axis=1),
-            "masks": _decode(rles, h, w) if with_masks or not results else None,
+            "masks": decode_rles(rles, h, w) if with_masks or not results else None,
         })
     return records
 

@@ -32,10 +32,10 @@ def contact_sheet(coco_json, image_root, out_png, columns=8, tile_size=192, max_
     max_images: tiles at most (every unsure image first, then an even sample of the sure ones).
     """
     from PIL import Image, ImageDraw
-    from pycocotools import mask as mask_utils
     from skimage.segmentation import find_boundaries
 
     from mrcnn import visualize
+    from mrcnn.data.annotations.masks import decode_rles, segmentation_rle
     from mrcnn.utils import extract_bboxes
 
     if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
@@ -58,10 +58,8 @@ def contact_sheet(coco_json, image_root, out_png, columns=8, tile_size=192, max_
             image = np.asarray(im.convert("RGB"))
         anns = by_image.get(entry["id"], [])
         height, width = image.shape[:2]
-        masks = np.zeros((height, width, len(anns)), bool)
-        for i, ann in enumerate(anns):
-            rle = mask_utils.merge(mask_utils.frPyObjects(ann["segmentation"], height, width))
-            masks[..., i] = mask_utils.decode(rle).astype(bool)
+        masks = decode_rles([segmentation_rle(a["segmentation"], height, width, f"{coco_json}: annotation "
+                                              f"{a.get('id')}") for a in anns], height, width)
         flags = entry.get("mrcnn_flags", [])
         colour = (1.0, 0.0, 0.0) if flags else (0.0, 0.75, 0.0)
         overlay = visualize.draw_instances(image, extract_bboxes(masks), masks, [a["category_id"] for a in anns],

@@ -35,15 +35,17 @@ What happens to bad input (E = ValueError naming the annotation file; S = skippe
     VIA region without a class name, of shape "point", or of an unknown shape ........................... S
 Images listed with no instance are kept (``instances == []``); the datasets decide what to do with them.
 
-Coordinates: (x, y) pixels with the COCO convention, pixel (row r, column c) covering [c, c + 1) x [r, r + 1);
-``rasterize`` sets a pixel when its centre lies inside the polygon, which matches pycocotools up to ties.
+Coordinates: (x, y) pixels with the COCO convention, pixel (row r, column c) covering [c, c + 1) x [r, r + 1).
+``rasterize`` turns an Instance into a mask with pycocotools, through the project's one decoder of COCO
+segmentations (masks.py), which mrcnn.evaluation.coco_io uses too.
 
 Nothing here is specific to a dataset: class names and their aliases are the caller's (PBC's are in
 samples/pbc/classes.py). ``mrcnn.data.annotated.AnnotatedDataset`` is a ``mrcnn.utils.Dataset`` over one such file.
 
 Modules: records (Instance, ImageRecord, ReadReport), files (load_json, safe_image_path, the image-file resolver),
-geometry (numbers, polygons, RLE, rasterize), classes (class-name matching and aliases), coco, via; this package
-exports their public names and read_annotations.
+geometry (numbers, polygons, RLE, validated), masks (segmentation_rle, decode_rles, rasterize: the decoder),
+classes (class-name matching and aliases), coco, via; this package exports their public names and
+read_annotations.
 
 Shape shorthand:
     H, W: image height and width, P: points of a polygon.
@@ -51,15 +53,16 @@ Shape shorthand:
 
 from mrcnn.data.annotations.coco import _read_coco, read_coco_instances
 from mrcnn.data.annotations.files import MAX_JSON_BYTES, load_json, safe_image_path
-from mrcnn.data.annotations.geometry import COORDINATE_LIMIT, rasterize
+from mrcnn.data.annotations.geometry import COORDINATE_LIMIT
+from mrcnn.data.annotations.masks import decode_rles, rasterize, segmentation_rle
 from mrcnn.data.annotations.records import ImageRecord, Instance, ReadReport
 from mrcnn.data.annotations.via import DEFAULT_LABEL_KEYS, _read_via, read_via
 from mrcnn.data.image_io import MAX_IMAGE_PIXELS
 
 __all__ = [
     "COORDINATE_LIMIT", "DEFAULT_LABEL_KEYS", "MAX_JSON_BYTES", "ImageRecord", "Instance",
-    "ReadReport", "is_coco", "load_json", "rasterize", "read_annotations", "read_coco_instances", "read_via",
-    "safe_image_path",
+    "ReadReport", "decode_rles", "is_coco", "load_json", "rasterize", "read_annotations", "read_coco_instances",
+    "read_via", "safe_image_path", "segmentation_rle",
 ]
 
 
