@@ -33,11 +33,17 @@ What happens to bad input (E = ValueError naming the annotation file; S = skippe
     RLE with a size other than the image's, counts that are not non-negative ints summing to H * W, or a
         malformed compressed string ......................................................... S the instance
     VIA region without a class name, of shape "point", or of an unknown shape ........................... S
+    COCO parsed with boxes=True (parse_coco_instances): a bbox that is not 4 finite numbers with width and
+        height >= 0 ..... S the instance; an annotation with a bbox and no segmentation is a box-only instance
 Images listed with no instance are kept (``instances == []``); the datasets decide what to do with them.
+COCO parsed without an image root (``parse_coco_instances(data, name)``, how mrcnn.evaluation reads a ground truth):
+no file is opened, so the file-name and image-file rows do not apply and the sizes are the document's.
 
 Coordinates: (x, y) pixels with the COCO convention, pixel (row r, column c) covering [c, c + 1) x [r, r + 1).
 ``rasterize`` turns an Instance into a mask with pycocotools, through the project's one decoder of COCO
-segmentations (masks.py), which mrcnn.evaluation.coco_io uses too.
+segmentations (masks.py). mrcnn.evaluation.load_coco_gt parses with parse_coco_instances and decodes with masks.py
+too: a COCO file gives the same masks to ``pbc.py train`` / ``pbc.py evaluate`` and to ``python -m
+mrcnn.evaluation``.
 
 Nothing here is specific to a dataset: class names and their aliases are the caller's (PBC's are in
 samples/pbc/classes.py). ``mrcnn.data.annotated.AnnotatedDataset`` is a ``mrcnn.utils.Dataset`` over one such file.
@@ -51,7 +57,7 @@ Shape shorthand:
     H, W: image height and width, P: points of a polygon.
 """
 
-from mrcnn.data.annotations.coco import _read_coco, read_coco_instances
+from mrcnn.data.annotations.coco import parse_coco_instances, read_coco_instances
 from mrcnn.data.annotations.files import MAX_JSON_BYTES, load_json, safe_image_path
 from mrcnn.data.annotations.geometry import COORDINATE_LIMIT
 from mrcnn.data.annotations.masks import decode_rles, rasterize, segmentation_rle
@@ -61,8 +67,8 @@ from mrcnn.data.image_io import MAX_IMAGE_PIXELS
 
 __all__ = [
     "COORDINATE_LIMIT", "DEFAULT_LABEL_KEYS", "MAX_JSON_BYTES", "ImageRecord", "Instance",
-    "ReadReport", "decode_rles", "is_coco", "load_json", "rasterize", "read_annotations", "read_coco_instances",
-    "read_via", "safe_image_path", "segmentation_rle",
+    "ReadReport", "decode_rles", "is_coco", "load_json", "parse_coco_instances", "rasterize", "read_annotations",
+    "read_coco_instances", "read_via", "safe_image_path", "segmentation_rle",
 ]
 
 
@@ -79,7 +85,7 @@ def read_annotations(json_path, image_root, class_names=None, label_key=None, sk
     read_coco_instances and read_via."""
     data = load_json(json_path, max_json_bytes)
     if is_coco(data):
-        return _read_coco(data, json_path, image_root, class_names, skip_unknown, max_pixels, match_basename,
-                          aliases)
+        return parse_coco_instances(data, json_path, image_root, class_names, skip_unknown, max_pixels,
+                                    match_basename, aliases)
     return _read_via(data, json_path, image_root, class_names, label_key, skip_unknown, max_pixels, match_basename,
                      aliases)

@@ -1,6 +1,6 @@
-"""The values of an annotation, validated: numbers, image sizes, polygons (clipped to the image), COCO RLE masks (the
-compressed string parsed here only to check its run lengths). Each check raises _Skip with the reason. Turning
-them into pixels is masks.py's.
+"""The values of an annotation, validated: numbers, image sizes, COCO boxes, polygons (clipped to the image), COCO
+RLE masks (the compressed string parsed here only to check its run lengths). Each check raises _Skip with the
+reason. Turning them into pixels is masks.py's.
 
 Coordinates: (x, y) pixels with the COCO convention, pixel (row r, column c) covering [c, c + 1) x [r, r + 1).
 
@@ -34,6 +34,16 @@ def _positive_int(entry, key):
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise _Skip(f"{key} must be a positive integer, got {value!r:.40}")
     return value
+
+
+def _bbox(value):
+    """Validated COCO box [x, y, width, height] (finite floats, width and height >= 0), or _Skip."""
+    if not isinstance(value, list) or len(value) != 4:
+        raise _Skip(f"bbox must be a list [x, y, width, height], got {value!r:.60}")
+    x, y, width, height = (_number(v, "bbox value") for v in value)
+    if width < 0 or height < 0:
+        raise _Skip(f"bbox width and height must be >= 0, got {value!r:.60}")
+    return [x, y, width, height]
 
 
 def _shoelace(points):

@@ -7,7 +7,7 @@ import numpy as np
 import pycocotools.mask
 import pytest
 
-from mrcnn.data.annotations import rasterize, read_coco_instances
+from mrcnn.data.annotations import parse_coco_instances, rasterize, read_coco_instances
 from tests.data.annotations.builders import CLASSES, SQUARE, coco, coco_image, coco_polygon, write_image, write_json
 
 
@@ -148,3 +148,38 @@ def test_bad_polygon_of_a_multi_polygon_instance_is_dropped_and_counted(root, tm
         records, report = read_coco_instances(write_json(tmp_path / "c.json", data), root, CLASSES)
     assert len(records[0].instances[0].polygons) == 1 and report.skipped_polygons == 1
     assert "dropped 1 bad polygons" in caplog.records[-1].getMessage()
+
+
+def test_parse_without_an_image_root_opens_no_file(opened):
+    """How mrcnn.evaluation reads a ground truth: sizes from the document, no path, nothing opened."""
+    data = coco([coco_image(1, "nowhere/a.png"), coco_image("x", "../b.png", 20, 10), {"id": 3, "width": 8,
+                                                                                        "height": 6}],
+                [coco_polygon(0, 1, SQUARE), coco_polygon(1, "x", [0, 0, 30, 0, 30, 5], category_id=2)])
+    records, report = parse_coco_instances(data, "gt.json")
+    assert opened == [] and report.format == "coco" and report.clipped == 1  # x up to 30 in a 20-wide image
+    assert [(r.path, r.file_name, r.width, r.height, r.image_id) for r in records] == [
+        (None, "nowhere/a.png", 40, 30, 1), (None, "../b.png", 20, 10, "x"), (None, None, 8, 6, 3)]
+    assert [i.category_id for r in records for i in r.instances] == [1, 2]
+    assert records[0].instances[0].bbox is None  # boxes=False: the file's bbox is not kept
+    with pytest.raises(ValueError, match="gt.json is not COCO instances JSON"):
+        parse_coco_instances([], "gt.json")
+
+
+def test_parse_with_boxes_keeps_the_files_boxes_and_box_only_annotations():
+    annotations = [dict(coco_polygon(0, 1, SQUARE), bbox=[2, 3, 10, 5]),
+                   {"id": 1, "image_id": 1, "category_id": 2, "bbox": [20.5, 4, 6, 7.25], "iscrowd": 1},
+                   {"id": 2, "image_id": 1, "category_id": 2, "segmentation": [], "bbox": [1, 1, 0, 0]},
+                   dict(coco_polygon(3, 1, SQUARE), bbox=[2, 3, 10]),
+                   {"id": 4, "image_id": 1, "category_id": 2, "segmentation": "abc", "bbox": [1, 1, 2, 2]},
+                   {"id": 5, "image_id": 1, "category_id": 2}]
+    records, report = parse_coco_instances(coco([coco_image(1, "a.png")], annotations), "gt.json", boxes=True)
+    first, box, empty_box = records[0].instances
+    assert first.bbox == [2.0, 3.0, 10.0, 5.0] and len(first.polygons) == 1 and first.category_id == 1
+    assert box.iscrowd and box.bbox == [20.5, 4.0, 6.0, 7.25] and not box.polygons and box.rle is None
+    assert empty_box.bbox == [1.0, 1.0, 0.0, 0.0] and not empty_box.polygons
+    reasons = [reason for _, reason in report.skipped_instances]
+    assert "bbox must be a list [x, y, width, height]" in reasons[0]
+    assert "no segmentation (polygons or RLE, or none and a bbox), got 'abc'" in reasons[1]
+    assert "no segmentation (polygons or RLE, or none and a bbox), got None" in reasons[2]
+    _, report = parse_coco_instances(coco([coco_image(1, "a.png")], annotations[1:2]), "gt.json")
+    assert "no segmentation (polygons or RLE), got None" in report.skipped_instances[0][1]  # boxes=False

@@ -126,3 +126,35 @@ def test_fuzzed_annotation_files_never_crash(tmp_path_factory):
         check()
     finally:
         logging.disable(logging.NOTSET)
+
+
+def test_fuzzed_ground_truth_never_crashes_the_evaluation_reader(tmp_path):
+    """mrcnn.evaluation.load_coco_gt reads with parse_coco_instances (no image root, boxes kept): any JSON file
+    gives a ground truth whose masks match its instances, or a ValueError naming the file, never another
+    exception."""
+    from hypothesis import HealthCheck, given, settings
+
+    from mrcnn.evaluation.coco_io import load_coco_gt
+
+    path = tmp_path / "gt.json"
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(_fuzz_strategy())
+    def check(data):
+        path.write_text(json.dumps(data))
+        try:
+            gt = load_coco_gt(str(path))
+        except ValueError as error:
+            assert str(path) in str(error)
+            return
+        for record in gt["records"]:
+            count = record["class_ids"].shape[0]
+            assert record["coco_bbox"].shape == (count, 4) and record["iscrowd"].shape == (count,)
+            if record["masks"] is not None:
+                assert record["masks"].shape == (record["height"], record["width"], count)
+
+    logging.disable(logging.WARNING)
+    try:
+        check()
+    finally:
+        logging.disable(logging.NOTSET)
