@@ -13,9 +13,10 @@ import pytest
 
 from mrcnn import cli
 from mrcnn.cli import UsageError
+from mrcnn.data.annotations import load_json
 from mrcnn.training.checkpoints import find_last
 from mrcnn.utils import compute_iou
-from samples.pbc.readers import load_json
+from samples.pbc.datasets import paper_split
 
 # A stand-in for one of our modules (its name starts with "mrcnn"), read from a real file so that the traceback's
 # source lines are there, as they are for the real package.
@@ -65,7 +66,8 @@ def _caught(function, *args):
 
 def test_our_raise_statements_are_expected(tmp_path, ours):
     (tmp_path / "empty.json").write_text("")
-    assert cli.is_expected(_caught(load_json, tmp_path / "empty.json"))  # ValueError raised by samples.pbc
+    assert cli.is_expected(_caught(load_json, tmp_path / "empty.json"))  # ValueError raised by mrcnn.data
+    assert cli.is_expected(_caught(paper_split, tmp_path, ["a"], 0, (1, 2)))  # ValueError raised by samples.pbc
     assert cli.is_expected(_caught(find_last, str(tmp_path / "none"), "pbc"))  # FileNotFoundError by mrcnn
     assert cli.is_expected(_caught(ours.raise_value_error))
     assert cli.is_expected(_caught(ours.conditional_raise))

@@ -4,7 +4,7 @@ Shape shorthand:
     H, W: image height and width.
 
 `read_image_rgb(path)` is what `mrcnn.utils.Dataset.load_image` uses; `read_image_size(path)` reads the header only
-(the annotation readers of samples/pbc use it to check images without decoding them). Both refuse, with a
+(the annotation readers of mrcnn/data/annotations use it to check images without decoding them). Both refuse, with a
 ValueError naming the file and what is wrong:
     a path that does not exist or is not a regular file (a folder, a device, a pipe) ........... nothing is opened
     an empty file (0 bytes) ................................................................ nothing is decoded

@@ -4,8 +4,11 @@ Shape shorthand:
     H, W: image height and width, N: instances of one image, D: detections of one image, K: categories.
 
 Class ids are ours (1..K, 0 = background); category ids are the file's. load_coco_gt numbers the categories in
-ascending category id (pycocotools' order) and returns the mapping both ways. Segmentations are decoded as
-pycocotools does (polygons and uncompressed RLE through frPyObjects, parts merged), so mask IoUs are identical.
+ascending category id (pycocotools' order) and returns the mapping both ways. A ground truth is parsed by the
+annotation reader that training data goes through (mrcnn.data.annotations, no image opened) and refused when the
+reader would skip any part of it; segmentations, of the ground truth and of results, are decoded by the project's
+one decoder, mrcnn/data/annotations/masks.py (pycocotools: polygons and uncompressed RLE through frPyObjects,
+parts merged), so mask IoUs are pycocotools' and pbc.py evaluate sees the same masks.
 Results are written as COCO expects them: bbox [x, y, w, h] from the (y1, x1, y2, x2) rois, RLE "counts" as str.
 """
 
@@ -18,6 +21,9 @@ import os
 
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from mrcnn.data.annotations.coco import coco_categories, parse_coco_instances
+from mrcnn.data.annotations.masks import decode_rles, instance_rle, segmentation_rle
 
 log = logging.getLogger(__name__)
 
@@ -34,28 +40,16 @@ def _load_json(source, what):
             raise ValueError(f"{source}: not valid JSON ({e})") from None
 
 
-def _to_rle(segmentation, height, width, where):
-    """A compressed RLE of a COCO segmentation (polygons, uncompressed or compressed RLE)."""
-    if isinstance(segmentation, list):
-        if not segmentation:
-            raise ValueError(f"{where}: empty polygon list")
-        return mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-    if isinstance(segmentation, dict) and "counts" in segmentation:
-        if isinstance(segmentation["counts"], list):
-            return mask_utils.frPyObjects(segmentation, height, width)
-        rle = dict(segmentation)
-        if isinstance(rle["counts"], str):
-            rle["counts"] = rle["counts"].encode("ascii")
-        return rle
-    raise ValueError(f"{where}: 'segmentation' must be polygons or an RLE dict with 'counts', "
-                     f"got {type(segmentation).__name__}")
-
-
-def _decode(rles, height, width):
-    if not rles:
-        return np.zeros((height, width, 0), dtype=bool)
-    masks = mask_utils.decode(rles)
-    return masks.reshape(height, width, -1).astype(bool)
+def _strict_read(data, name):
+    """The ImageRecords of a COCO ground truth parsed by the annotation reader (no image opened, boxes kept);
+    ValueError when the reader had to skip anything: scoring a part of a ground truth would change the figures."""
+    records, report = parse_coco_instances(data, name, boxes=True)
+    if report.skipped_images or report.skipped_instances or report.skipped_polygons:
+        first = (report.skipped_images + report.skipped_instances)[:3]
+        details = "; ".join(f"{item}: {reason}" for item, reason in first) or "see the warnings above"
+        raise ValueError(f"{name}: the ground truth must be read whole to be scored, but {report.summary()} "
+                         f"({details}); fix the file")
+    return records
 
 
 def load_coco_gt(source, image_dir=None):
@@ -66,52 +60,53 @@ def load_coco_gt(source, image_dir=None):
     "class_names": ["BG", names...], "category_ids": [category id of class 1, 2, ...],
     "category_map": {class id: category id}, "source": str}. Masks are None for every image when some annotation
     has no segmentation (a box-only file: mask metrics are skipped).
+
+    The file is parsed by the annotation reader the training data goes through
+    (mrcnn.data.annotations.parse_coco_instances, without opening any image: sizes are the file's) and decoded
+    by its decoder (masks.py), so pbc.py evaluate and this function see the same masks. Polygons partly outside
+    their image are clipped to it (pycocotools rasterises them unclipped: a few pixels along the border differ).
+    Anything the reader would skip (an annotation of an unknown image or category, a malformed polygon, RLE, bbox
+    or image entry, ...) is a ValueError here instead: a partly read ground truth would be scored as if it were
+    whole.
     """
     data = _load_json(source, "ground-truth")
+    name = source if isinstance(source, str) else "<dict>"
     for key in ("images", "annotations", "categories"):
-        if key not in data or not isinstance(data[key], list):
-            raise ValueError(f"{source if isinstance(source, str) else 'gt'}: not a COCO instances file "
+        if not isinstance(data, dict) or not isinstance(data.get(key), list):
+            raise ValueError(f"{name if isinstance(source, str) else 'gt'}: not a COCO instances file "
                              f"(no '{key}' list)")
-    categories = sorted(data["categories"], key=lambda c: c["id"])
-    category_ids = [int(c["id"]) for c in categories]
+    images = _strict_read(data, name)
+    categories = coco_categories(data, name)  # {category id: name}, checked by the reader already
+    category_ids = sorted(categories)
     class_of = {cid: k + 1 for k, cid in enumerate(category_ids)}
-    images = sorted(data["images"], key=lambda im: im["id"])
-    anns = {im["id"]: [] for im in images}
-    for ann in data["annotations"]:
-        if ann.get("image_id") not in anns:
-            raise ValueError(f"annotation {ann.get('id')}: image_id {ann.get('image_id')} is not in 'images'")
-        if ann.get("category_id") not in class_of:
-            raise ValueError(f"annotation {ann.get('id')}: category_id {ann.get('category_id')} is not in "
-                             f"'categories' {category_ids}")
-        anns[ann["image_id"]].append(ann)
-    with_masks = all("segmentation" in a and a["segmentation"] for a in data["annotations"])
+    try:
+        images.sort(key=lambda image: image.image_id)
+    except TypeError:
+        raise ValueError(f"{name}: image ids must be all ints or all strings to be ordered") from None
+    with_masks = all(i.polygons or i.rle is not None for image in images for i in image.instances)
     if not with_masks:
         log.warning("some annotations have no segmentation: masks are not loaded, mask metrics will be skipped")
     records = []
-    for im in images:
-        h, w = int(im["height"]), int(im["width"])
-        items = anns[im["id"]]
-        rles = [_to_rle(a["segmentation"], h, w, f"annotation {a.get('id')}") for a in items] if with_masks else []
-        for a in items:
-            if "bbox" not in a and not with_masks:
-                raise ValueError(f"annotation {a.get('id')}: neither 'bbox' nor 'segmentation'")
-        bbox = np.array([a["bbox"] if "bbox" in a else mask_utils.toBbox(rle)
-                         for a, rle in zip(items, rles or [None] * len(items))], dtype=np.float64).reshape(-1, 4)
+    for image in images:
+        h, w = image.height, image.width
+        rles = [instance_rle(i, h, w) for i in image.instances]
+        bbox = np.array([i.bbox if i.bbox is not None else mask_utils.toBbox(rle)
+                         for i, rle in zip(image.instances, rles)], dtype=np.float64).reshape(-1, 4)
         record = {
-            "image_id": im["id"], "file_name": im.get("file_name"), "height": h, "width": w,
-            "class_ids": np.array([class_of[a["category_id"]] for a in items], dtype=np.int64),
-            "iscrowd": np.array([bool(a.get("iscrowd", 0)) for a in items], dtype=bool),
+            "image_id": image.image_id, "file_name": image.file_name, "height": h, "width": w,
+            "class_ids": np.array([class_of[i.category_id] for i in image.instances], dtype=np.int64),
+            "iscrowd": np.array([i.iscrowd for i in image.instances], dtype=bool),
             "coco_bbox": bbox,
             "boxes": np.stack([bbox[:, 1], bbox[:, 0], bbox[:, 1] + bbox[:, 3], bbox[:, 0] + bbox[:, 2]], axis=1),
-            "masks": _decode(rles, h, w) if with_masks else None,
+            "masks": decode_rles(rles, h, w) if with_masks else None,
         }
-        if image_dir is not None and im.get("file_name"):
-            record["path"] = os.path.join(image_dir, im["file_name"])
+        if image_dir is not None and image.file_name:
+            record["path"] = os.path.join(image_dir, image.file_name)
         records.append(record)
-    return {"records": records, "image_ids": [im["id"] for im in images],
-            "class_names": ["BG"] + [str(c.get("name", c["id"])) for c in categories],
+    return {"records": records, "image_ids": [image.image_id for image in images],
+            "class_names": ["BG"] + [categories[cid] for cid in category_ids],
             "category_ids": category_ids, "category_map": {k + 1: cid for k, cid in enumerate(category_ids)},
-            "source": source if isinstance(source, str) else "<dict>"}
+            "source": name}
 
 
 def load_coco_results(source, gt):
@@ -144,8 +139,8 @@ def load_coco_results(source, gt):
     for i, items in enumerate(per_image):
         g = gt["records"][i]
         h, w = g["height"], g["width"]
-        rles = [_to_rle(r["segmentation"], h, w, f"result for image {g['image_id']}") if r.get("segmentation")
-                else None for r in items]
+        rles = [segmentation_rle(r["segmentation"], h, w, f"result for image {g['image_id']}")
+                if r.get("segmentation") else None for r in items]
         bbox = np.array([r["bbox"] if "bbox" in r else mask_utils.toBbox(rle) for r, rle in zip(items, rles)],
                         dtype=np.float64).reshape(-1, 4)
         records.append({
@@ -154,7 +149,7 @@ def load_coco_results(source, gt):
             "scores": np.array([r["score"] for r in items], dtype=np.float64),
             "coco_bbox": bbox,
             "rois": np.stack([bbox[:, 1], bbox[:, 0], bbox[:, 1] + bbox[:, 3], bbox[:, 0] + bbox[:, 2]], axis=1),
-            "masks": _decode(rles, h, w) if with_masks or not results else None,
+            "masks": decode_rles(rles, h, w) if with_masks or not results else None,
         })
     return records
 

@@ -23,7 +23,8 @@ import numpy as np
 from skimage import measure
 
 from mrcnn import cli
-from mrcnn.data.image_io import IMAGE_EXTENSIONS
+from mrcnn.data.annotations.masks import segmentation_rle
+from mrcnn.data.image_io import IMAGE_EXTENSIONS, read_image_rgb
 from samples.pbc.contact_sheet import contact_sheet
 from samples.pbc.segmenter import (AREA_RATIO_MAX, EDGE_SUPPORT, FLAGS, LOW_CONTRAST, MAX_STEP, MIN_CONFIDENCE,
                                    MIN_SUPPORT, N_ANGLES, NUCLEUS_CONTRAST, PLATELET_DIAMETER, PLATELET_LINK,
@@ -66,7 +67,8 @@ def mask_to_polygons(mask, tolerance=None):
 
 
 def _coco_annotations(masks, category_id):
-    """Annotation dicts (no ids) of masks [H, W, N]: polygons, area and bbox as pycocotools computes them."""
+    """Annotation dicts (no ids) of masks [H, W, N]: polygons, and the area and bbox of the polygons' mask as the
+    project's decoder (pycocotools) rasterises them."""
     from pycocotools import mask as mask_utils
 
     height, width = masks.shape[:2]
@@ -75,7 +77,7 @@ def _coco_annotations(masks, category_id):
         polygons = mask_to_polygons(masks[..., i])
         if not polygons:
             continue
-        rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
+        rle = segmentation_rle(polygons, height, width)
         annotations.append({"category_id": category_id, "segmentation": polygons, "iscrowd": 0,
                             "area": float(mask_utils.area(rle)),
                             "bbox": [round(float(v), 2) for v in mask_utils.toBbox(rle)]})
@@ -106,14 +108,12 @@ def _find_images(root, subsets, limit, class_names):
 
 
 def _annotate_one(job):
-    """Worker: (root, relative path, class name, category id) -> (image entry without id, annotations) or None."""
-    from PIL import Image
-
+    """Worker: (root, relative path, class name, category id) -> (image entry without id, annotations), or None
+    when the image cannot be read (mrcnn.data.image_io.read_image_rgb's reason is logged)."""
     root, rel, class_name, category_id = job
     try:
-        with Image.open(os.path.join(root, rel)) as im:
-            image = np.asarray(im.convert("RGB"))
-    except (OSError, ValueError) as error:
+        image = read_image_rgb(os.path.join(root, rel))
+    except ValueError as error:
         log.warning("%s: cannot read the image (%s); skipped", rel, error)
         return None
     result = segment_cell(image, class_name)

@@ -1,10 +1,13 @@
-"""Tests for mrcnn/evaluation/coco_io.py: COCO ground truth and results in and out, and evaluate_coco_files."""
+"""Tests for mrcnn/evaluation/coco_io.py: COCO ground truth (read by the annotation reader) and results in and out,
+and evaluate_coco_files."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
 
+from mrcnn.data.annotations import parse_coco_instances, rasterize
 from mrcnn.evaluation import coco_io, evaluate_coco_files
 
 
@@ -111,3 +114,68 @@ def test_to_coco_gt_round_trip(perfect_case):
     for original, loaded in zip(gts, back["records"]):
         np.testing.assert_array_equal(original["masks"], loaded["masks"])
         assert original["class_ids"].tolist() == loaded["class_ids"].tolist()
+
+
+def test_ground_truth_goes_through_the_annotation_reader():
+    """One parser: what the readers clip, validate and decode for training is what is scored."""
+    data = _polygon_gt()
+    data["annotations"][1]["segmentation"] = [[30.0, 15.0, 50.0, 15.0, 30.0, 35.0]]  # partly outside 40 x 30
+    data["annotations"][1]["bbox"] = [30.0, 15.0, 10.0, 15.0]  # MakeSense writes the polygon's extent: kept
+    data["images"][1].pop("file_name")
+    gt = coco_io.load_coco_gt(data, image_dir="/images")
+    first = gt["records"][0]
+    assert first["file_name"] is None and "path" not in first
+    # hand-computed (tests/data/annotations/test_geometry.py): the clipped triangle has the 135 centres of
+    # columns 30..39, rows 15..29 with c + r <= 63
+    rows, cols = np.indices((30, 40))
+    np.testing.assert_array_equal(first["masks"][..., 1], (cols >= 30) & (rows >= 15) & (cols + rows <= 63))
+    np.testing.assert_allclose(first["coco_bbox"][1], [30, 15, 10, 15])
+    np.testing.assert_allclose(first["boxes"][1], [15, 30, 30, 40])
+    records, _ = parse_coco_instances(data, "gt", boxes=True)
+    by_id = {record.image_id: record for record in records}
+    for image_id, record in zip(gt["image_ids"], gt["records"]):
+        for k, instance in enumerate(by_id[image_id].instances):
+            np.testing.assert_array_equal(record["masks"][..., k], rasterize(instance, 30, 40))
+
+
+def test_box_only_ground_truth_has_no_masks(caplog):
+    data = _polygon_gt()
+    for annotation in data["annotations"]:
+        annotation.pop("segmentation")
+    data["annotations"][0]["segmentation"] = []  # empty: no segmentation either
+    with caplog.at_level(logging.WARNING):
+        gt = coco_io.load_coco_gt(data)
+    assert "mask metrics will be skipped" in caplog.text
+    assert all(record["masks"] is None for record in gt["records"])
+    np.testing.assert_allclose(gt["records"][0]["coco_bbox"], [[2, 2, 10, 10], [20, 5, 15, 15]])
+    assert gt["records"][1]["iscrowd"].tolist() == [False, True] and gt["records"][0]["class_ids"].tolist() == [1, 2]
+    # a file with masks for some annotations only: those give their box when the file has none
+    data = _polygon_gt()
+    data["annotations"][0].pop("bbox")
+    data["annotations"][1].pop("segmentation")
+    gt = coco_io.load_coco_gt(data)
+    assert gt["records"][0]["masks"] is None
+    np.testing.assert_allclose(gt["records"][0]["coco_bbox"], [[2, 2, 10, 10], [20, 5, 15, 15]])
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["annotations"][0].update(image_id=9), r"annotations\[0\] \(id 1\): image_id 9 is not in 'images'"),
+    (lambda d: d["annotations"][0].update(category_id=4), "category_id 4 is not in 'categories'"),
+    (lambda d: d["annotations"][0].update(segmentation=[[1, 1, 5, 5]]), "2 distinct points"),
+    (lambda d: d["annotations"][0].update(segmentation=[[2, 2, 12, 2, 12, 12], [1, 1]]), "dropped 1 bad polygons"),
+    (lambda d: d["annotations"][3].update(segmentation={"size": [30, 40], "counts": [5]}), "sum to height"),
+    (lambda d: d["annotations"][0].update(bbox=[2, 2, -10, 10]), "bbox width and height must be >= 0"),
+    (lambda d: d["annotations"][0].pop("bbox") and d["annotations"][0].pop("segmentation"), "and a bbox"),
+    (lambda d: d["images"][0].update(width="40"), "width must be a positive integer"),
+    (lambda d: d["images"][0].update(id=2), "duplicate image"),
+    (lambda d: [x.update(image_id="b") for x in d["annotations"][2:]] and d["images"][0].update(id="b"),
+     "image ids must be all ints or all strings"),
+    (lambda d: d["categories"].append({"id": 3, "name": "x"}), "category id 3 appears twice"),
+])
+def test_ground_truth_that_cannot_be_read_whole_is_an_error(change, message):
+    """What the annotation readers skip for training is an error when scoring: part of a ground truth scored as if
+    it were whole would give other figures."""
+    data = _polygon_gt()
+    change(data)
+    with pytest.raises(ValueError, match=message):
+        coco_io.load_coco_gt(data)

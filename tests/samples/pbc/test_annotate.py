@@ -4,6 +4,7 @@ expert masks."""
 
 import importlib.util
 import json
+import logging
 import os
 
 import numpy as np
@@ -190,7 +191,7 @@ def test_annotate_folder_writes_valid_coco(pbc_folder, annotated):
 
 
 def test_annotations_read_back_with_the_project_reader(pbc_folder, annotated):
-    from samples.pbc.readers import read_coco_instances
+    from mrcnn.data.annotations import read_coco_instances
 
     records, report = read_coco_instances(annotated[1], pbc_folder, class_names=annotate._class_names())
     assert report.images == 4 and report.instances == 5
@@ -203,6 +204,47 @@ def test_contact_sheet_png(annotated, pbc_folder, tmp_path):
     path = contact_sheet(annotated[1], pbc_folder, str(tmp_path / "two.png"), columns=1, tile_size=64,
                          max_images=2)
     assert Image.open(path).size == (64, 2 * (64 + 26))  # the unsure image plus one sure one
+
+
+def test_unreadable_images_are_skipped_with_the_reason(tmp_path, caplog, monkeypatch):
+    """annotate and the contact sheet read images with mrcnn.data.image_io.read_image_rgb: a truncated JPEG and a
+    file that is not an image are skipped, the reason logged, never decoded half (not even when a library has told
+    PIL to pad truncated images with gray)."""
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    folder = tmp_path / "pbc" / "train" / "lymphocyte"
+    folder.mkdir(parents=True)
+    Image.fromarray(_smear(seed=1)[0]).save(folder / "LY_1.jpg", quality=95)
+    good = (folder / "LY_1.jpg").read_bytes()
+    (folder / "LY_2.jpg").write_bytes(good[:len(good) // 2])  # the header is whole, the pixels are cut
+    (folder / "LY_3.jpg").write_bytes(b"not an image at all")
+    out = tmp_path / "out.json"
+    with caplog.at_level(logging.WARNING):
+        summary = annotate_folder(str(tmp_path / "pbc"), str(out), progress=False)
+    assert (summary["images"], summary["unreadable"], summary["instances"]) == (1, 2, 1)
+    with open(out) as f:
+        assert [im["file_name"] for im in json.load(f)["images"]] == ["train/lymphocyte/LY_1.jpg"]
+    warnings = {r.getMessage().split(":")[0]: r.getMessage() for r in caplog.records if "skipped" in r.getMessage()}
+    assert "truncated" in warnings["train/lymphocyte/LY_2.jpg"]
+    assert "not an image of the formats" in warnings["train/lymphocyte/LY_3.jpg"]
+    # the sheet of a file whose image went bad since: that tile is left out, with the reason
+    (folder / "LY_1.jpg").write_bytes(good[:len(good) // 2])
+    with caplog.at_level(logging.WARNING), pytest.raises(ValueError, match="none of the 1 images"):
+        contact_sheet(str(out), str(tmp_path / "pbc"), str(tmp_path / "sheet.png"))
+    assert "truncated" in caplog.records[-1].getMessage() and "left out" in caplog.records[-1].getMessage()
+
+
+def test_contact_sheet_leaves_out_an_unreadable_image(annotated, pbc_folder, tmp_path, caplog):
+    with open(annotated[1]) as f:
+        data = json.load(f)
+    data["images"][0]["file_name"] = "train/lymphocyte/missing.jpg"
+    path = tmp_path / "one_missing.json"
+    path.write_text(json.dumps(data))
+    with caplog.at_level(logging.WARNING):
+        sheet = contact_sheet(str(path), pbc_folder, str(tmp_path / "three.png"), columns=1, tile_size=64)
+    assert Image.open(sheet).size == (64, 3 * (64 + 26))  # 4 images, 1 left out
+    assert "missing.jpg" in caplog.text and "does not exist" in caplog.text
 
 
 def test_flat_layout_limit_workers_and_cli(pbc_folder, tmp_path):

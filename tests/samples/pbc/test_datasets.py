@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from mrcnn import utils
-from samples.pbc.datasets import AnnotatedDataset, PbcFolderDataset, paper_split
-from samples.pbc.classes import CLASS_NAMES
+from mrcnn.data.annotations.classes import _canonical_class, check_aliases
+from samples.pbc.classes import CLASS_ALIASES, CLASS_NAMES
+from samples.pbc.datasets import PbcFolderDataset, paper_split
 
 PBC = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "data", "pbc")
 THREE = ["eosinophil", "lymphocyte", "neutrophil"]
@@ -212,26 +213,39 @@ def test_load_folder_annotations_matching_no_subset_image(tmp_path):
         PbcFolderDataset().load_folder(root, other, class_names=THREE, annotations=path, split=(1, 1, 0))
 
 
-def test_annotated_dataset_from_via(tmp_path):
+def test_load_annotations_of_any_file_uses_pbc_classes_and_aliases(tmp_path):
     root = tmp_path / "imgs"
     write_image(root / "a.png", 30, 20)
     write_image(root / "b.png", 30, 20)
     region = {"shape_attributes": {"name": "rect", "x": 5, "y": 5, "width": 10, "height": 6},
               "region_attributes": {"type": "platelet"}}
+    mmy = {"shape_attributes": {"name": "rect", "x": 20, "y": 2, "width": 4, "height": 3},
+           "region_attributes": {"type": "Mmy"}}  # the paper's name of the immature granulocytes
     path = tmp_path / "v.json"
-    path.write_text(json.dumps({"a": {"filename": "a.png", "regions": {"0": region}},
+    path.write_text(json.dumps({"a": {"filename": "a.png", "regions": {"0": region, "1": mmy}},
                                 "b": {"filename": "b.png", "regions": {}}}))
-    dataset = AnnotatedDataset()
+    dataset = PbcFolderDataset()
     report = dataset.load_annotations(path, root)
     dataset.prepare()
     assert report.format == "via v1" and dataset.num_images == 1 and dataset.class_names == ["BG"] + CLASS_NAMES
+    assert dataset.sources == ["", "pbc"]
     masks, class_ids = dataset.load_mask(0)
-    assert masks.sum() == 60 and class_ids.tolist() == [CLASS_NAMES.index("platelet") + 1]
+    assert masks[..., 0].sum() == 60 and masks[..., 1].sum() == 12
+    assert class_ids.tolist() == [CLASS_NAMES.index("platelet") + 1, CLASS_NAMES.index("ig") + 1]
     assert dataset.folder_class_id(0) is None and dataset.image_reference(0) == str(root / "a.png")
     empty = tmp_path / "e.json"
     empty.write_text(json.dumps({"b": {"filename": "b.png", "regions": []}}))
     with pytest.raises(ValueError, match="no usable image"):
-        AnnotatedDataset().load_annotations(empty, root)
+        PbcFolderDataset().load_annotations(empty, root)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("Neutrophil", "neutrophil"), ("NEUTROPHILS", "neutrophil"), (" Mmy ", "ig"), ("Immature_Granulocytes", "ig"),
+    ("IG", "ig"), ("Thrombocyte", "platelet"), ("Platelets", "platelet"), ("erythroblasts", "erythroblast")])
+def test_pbc_class_names_as_annotators_write_them(name, expected):
+    assert _canonical_class(name, CLASS_NAMES, False, "f.json", "item", check_aliases(CLASS_ALIASES)) == expected
+    with pytest.raises(ValueError, match="f.json"):
+        _canonical_class("red cell", CLASS_NAMES, False, "f.json", "item", check_aliases(CLASS_ALIASES))
 
 
 # ---------------------------------------------------------------------------------------------------------------

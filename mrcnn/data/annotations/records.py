@@ -19,21 +19,26 @@ class Instance:
     class_name: canonical class name (the spelling in class_names when those were given).
     polygons: list of float [P, (x, y)] pixel arrays, already clipped to the image; their union is the object.
     rle: None or an uncompressed COCO RLE {"size": [H, W], "counts": [int, ...]} (column-major runs, starting
-        with background), validated. Exactly one of polygons / rle is non-empty.
+        with background), validated. Exactly one of polygons / rle is non-empty, except for a box-only instance
+        (COCO read with boxes=True: neither, and a bbox).
     iscrowd: COCO's crowd flag. source: where it came from in the annotation file, for messages.
+    category_id: COCO's category id (None for VIA). bbox: None, or (COCO read with boxes=True) the file's own
+        [x, y, width, height] in pixels, validated.
     """
     class_name: str
     polygons: list = field(default_factory=list)
     rle: dict = None
     iscrowd: bool = False
     source: str = ""
+    category_id: int = None
+    bbox: list = None
 
 
 @dataclass
 class ImageRecord:
-    """One image of an annotation file: `path` (real path under the image root), `width` and `height` in pixels
-    (from the file's header), `instances` (list of Instance), `file_name` as written in the file, `image_id`
-    (COCO id, or the VIA key)."""
+    """One image of an annotation file: `path` (real path under the image root; None for COCO read without an
+    image root), `width` and `height` in pixels (from the image file's header; without an image root, COCO's),
+    `instances` (list of Instance), `file_name` as written in the file, `image_id` (COCO id, or the VIA key)."""
     path: str
     width: int
     height: int

@@ -15,8 +15,9 @@ What happens to bad input (E = ValueError naming the annotation file; S = skippe
         deeply nested JSON, wrong top-level type, no image at all ........................................ E
     COCO "images" / "annotations" / "categories" not lists, a category without an int id and str name,
         duplicate category ids ........................................................................ E
-    class name not in class_names (matched ignoring case, spaces, a plural s, aliases) E listing the known
-        names; S instead when skip_unknown=True
+    class name not in class_names (matched ignoring case, spaces, a plural s, the aliases given) E listing the
+        known names; S instead when skip_unknown=True
+    aliases not a dict of non-empty strings ........................................................... TypeError
     VIA file in which no region carries a class name under the label keys ........... E (name the key)
     image entry of the wrong type or with a missing / wrong-typed file name, id, width or height ....... S
     file name that is absolute, contains "..", is a URL, holds a NUL byte, or resolves (through symbolic
@@ -32,31 +33,42 @@ What happens to bad input (E = ValueError naming the annotation file; S = skippe
     RLE with a size other than the image's, counts that are not non-negative ints summing to H * W, or a
         malformed compressed string ......................................................... S the instance
     VIA region without a class name, of shape "point", or of an unknown shape ........................... S
+    COCO parsed with boxes=True (parse_coco_instances): a bbox that is not 4 finite numbers with width and
+        height >= 0 ..... S the instance; an annotation with a bbox and no segmentation is a box-only instance
 Images listed with no instance are kept (``instances == []``); the datasets decide what to do with them.
+COCO parsed without an image root (``parse_coco_instances(data, name)``, how mrcnn.evaluation reads a ground truth):
+no file is opened, so the file-name and image-file rows do not apply and the sizes are the document's.
 
-Coordinates: (x, y) pixels with the COCO convention, pixel (row r, column c) covering [c, c + 1) x [r, r + 1);
-``rasterize`` sets a pixel when its centre lies inside the polygon, which matches pycocotools up to ties.
+Coordinates: (x, y) pixels with the COCO convention, pixel (row r, column c) covering [c, c + 1) x [r, r + 1).
+``rasterize`` turns an Instance into a mask with pycocotools, through the project's one decoder of COCO
+segmentations (masks.py). mrcnn.evaluation.load_coco_gt parses with parse_coco_instances and decodes with masks.py
+too: a COCO file gives the same masks to ``pbc.py train`` / ``pbc.py evaluate`` and to ``python -m
+mrcnn.evaluation``.
+
+Nothing here is specific to a dataset: class names and their aliases are the caller's (PBC's are in
+samples/pbc/classes.py). ``mrcnn.data.annotated.AnnotatedDataset`` is a ``mrcnn.utils.Dataset`` over one such file.
 
 Modules: records (Instance, ImageRecord, ReadReport), files (load_json, safe_image_path, the image-file resolver),
-geometry (numbers, polygons, RLE, rasterize), classes (class-name matching and aliases), coco, via; this package
-exports their public names and read_annotations.
+geometry (numbers, polygons, RLE, validated), masks (segmentation_rle, decode_rles, rasterize: the decoder),
+classes (class-name matching and aliases), coco, via; this package exports their public names and
+read_annotations.
 
 Shape shorthand:
     H, W: image height and width, P: points of a polygon.
 """
 
+from mrcnn.data.annotations.coco import parse_coco_instances, read_coco_instances
+from mrcnn.data.annotations.files import MAX_JSON_BYTES, load_json, safe_image_path
+from mrcnn.data.annotations.geometry import COORDINATE_LIMIT
+from mrcnn.data.annotations.masks import decode_rles, rasterize, segmentation_rle
+from mrcnn.data.annotations.records import ImageRecord, Instance, ReadReport
+from mrcnn.data.annotations.via import DEFAULT_LABEL_KEYS, _read_via, read_via
 from mrcnn.data.image_io import MAX_IMAGE_PIXELS
-from samples.pbc.readers.classes import CLASS_ALIASES
-from samples.pbc.readers.coco import _read_coco, read_coco_instances
-from samples.pbc.readers.files import MAX_JSON_BYTES, load_json, safe_image_path
-from samples.pbc.readers.geometry import COORDINATE_LIMIT, rasterize
-from samples.pbc.readers.records import ImageRecord, Instance, ReadReport
-from samples.pbc.readers.via import DEFAULT_LABEL_KEYS, _read_via, read_via
 
 __all__ = [
-    "CLASS_ALIASES", "COORDINATE_LIMIT", "DEFAULT_LABEL_KEYS", "MAX_JSON_BYTES", "ImageRecord", "Instance",
-    "ReadReport", "is_coco", "load_json", "rasterize", "read_annotations", "read_coco_instances", "read_via",
-    "safe_image_path",
+    "COORDINATE_LIMIT", "DEFAULT_LABEL_KEYS", "MAX_JSON_BYTES", "ImageRecord", "Instance",
+    "ReadReport", "decode_rles", "is_coco", "load_json", "parse_coco_instances", "rasterize", "read_annotations",
+    "read_coco_instances", "read_via", "safe_image_path", "segmentation_rle",
 ]
 
 
@@ -68,9 +80,12 @@ def is_coco(data):
 
 
 def read_annotations(json_path, image_root, class_names=None, label_key=None, skip_unknown=False,
-                     max_pixels=MAX_IMAGE_PIXELS, match_basename=False, max_json_bytes=MAX_JSON_BYTES):
-    """Read a COCO or VIA file, whichever it is (see is_coco): ([ImageRecord], ReadReport)."""
+                     max_pixels=MAX_IMAGE_PIXELS, match_basename=False, max_json_bytes=MAX_JSON_BYTES, aliases=None):
+    """Read a COCO or VIA file, whichever it is (see is_coco): ([ImageRecord], ReadReport). Arguments as in
+    read_coco_instances and read_via."""
     data = load_json(json_path, max_json_bytes)
     if is_coco(data):
-        return _read_coco(data, json_path, image_root, class_names, skip_unknown, max_pixels, match_basename)
-    return _read_via(data, json_path, image_root, class_names, label_key, skip_unknown, max_pixels, match_basename)
+        return parse_coco_instances(data, json_path, image_root, class_names, skip_unknown, max_pixels,
+                                    match_basename, aliases)
+    return _read_via(data, json_path, image_root, class_names, label_key, skip_unknown, max_pixels, match_basename,
+                     aliases)

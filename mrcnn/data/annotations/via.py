@@ -10,11 +10,11 @@ import os
 
 import numpy as np
 
+from mrcnn.data.annotations.classes import _canonical_class, check_aliases
+from mrcnn.data.annotations.files import MAX_JSON_BYTES, _Resolver, load_json
+from mrcnn.data.annotations.geometry import _number, _polygon
+from mrcnn.data.annotations.records import ImageRecord, Instance, ReadReport, _finish, _Skip
 from mrcnn.data.image_io import MAX_IMAGE_PIXELS
-from samples.pbc.readers.classes import _canonical_class
-from samples.pbc.readers.files import MAX_JSON_BYTES, _Resolver, load_json
-from samples.pbc.readers.geometry import _number, _polygon
-from samples.pbc.readers.records import ImageRecord, Instance, ReadReport, _finish, _Skip
 
 DEFAULT_LABEL_KEYS = ("name", "label", "class", "type")
 _VIA_SHAPES = ("polygon", "polyline", "rect", "circle", "ellipse")
@@ -64,7 +64,9 @@ def _via_polygon(shape, width, height, report):
     raise _Skip(f"shape {kind!r:.40} is not a region; supported: {list(_VIA_SHAPES)}")
 
 
-def _read_via(data, json_path, image_root, class_names, label_key, skip_unknown, max_pixels, match_basename):
+def _read_via(data, json_path, image_root, class_names, label_key, skip_unknown, max_pixels, match_basename,
+              aliases=None):
+    aliases = check_aliases(aliases)
     report = ReadReport(os.fspath(json_path), format="via")
     if isinstance(data, dict) and isinstance(data.get("_via_img_metadata"), dict):
         data = data["_via_img_metadata"]  # a VIA 2 project file
@@ -108,7 +110,7 @@ def _read_via(data, json_path, image_root, class_names, label_key, skip_unknown,
                     raise _Skip(f"no class name in region_attributes under {list(keys)}: "
                                 f"{region.get('region_attributes')!r:.60}")
                 labelled += 1
-                name = _canonical_class(name, class_names, skip_unknown, json_path, region_item)
+                name = _canonical_class(name, class_names, skip_unknown, json_path, region_item, aliases)
                 polygon = _via_polygon(region.get("shape_attributes"), width, height, report)
             except _Skip as error:
                 report.skip("instance", region_item, str(error))
@@ -124,7 +126,7 @@ def _read_via(data, json_path, image_root, class_names, label_key, skip_unknown,
 
 
 def read_via(json_path, image_root, class_names=None, label_key=None, skip_unknown=False,
-             max_pixels=MAX_IMAGE_PIXELS, match_basename=False, max_json_bytes=MAX_JSON_BYTES):
+             max_pixels=MAX_IMAGE_PIXELS, match_basename=False, max_json_bytes=MAX_JSON_BYTES, aliases=None):
     """Read a VIA / VGG JSON (v1, v2, MakeSense, a VIA 2 project): ([ImageRecord], ReadReport).
 
     label_key: the region attribute holding the class name; None tries "name", "label", "class", "type".
@@ -133,4 +135,4 @@ def read_via(json_path, image_root, class_names=None, label_key=None, skip_unkno
     """
     data = load_json(json_path, max_json_bytes)
     return _read_via(data, json_path, image_root, class_names, label_key, skip_unknown, max_pixels,
-                     match_basename)
+                     match_basename, aliases)

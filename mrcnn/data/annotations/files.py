@@ -10,7 +10,7 @@ import re
 from pathlib import PureWindowsPath
 
 from mrcnn.data.image_io import read_image_size
-from samples.pbc.readers.records import _Skip
+from mrcnn.data.annotations.records import _Skip
 
 MAX_JSON_BYTES = 512 * 2 ** 20  # annotation files above this size are refused before parsing
 

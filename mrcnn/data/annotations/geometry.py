@@ -1,5 +1,6 @@
-"""The values of an annotation, validated: numbers, image sizes, polygons (clipped to the image), COCO RLE masks, and
-``rasterize``, which turns an Instance into a mask. Each check raises _Skip with the reason.
+"""The values of an annotation, validated: numbers, image sizes, COCO boxes, polygons (clipped to the image), COCO
+RLE masks (the compressed string parsed here only to check its run lengths). Each check raises _Skip with the
+reason. Turning them into pixels is masks.py's.
 
 Coordinates: (x, y) pixels with the COCO convention, pixel (row r, column c) covering [c, c + 1) x [r, r + 1).
 
@@ -11,7 +12,7 @@ import math
 
 import numpy as np
 
-from samples.pbc.readers.records import _Skip
+from mrcnn.data.annotations.records import _Skip
 
 COORDINATE_LIMIT = 1e7  # |x| or |y| above this is treated as corrupt, not clipped
 
@@ -33,6 +34,16 @@ def _positive_int(entry, key):
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise _Skip(f"{key} must be a positive integer, got {value!r:.40}")
     return value
+
+
+def _bbox(value):
+    """Validated COCO box [x, y, width, height] (finite floats, width and height >= 0), or _Skip."""
+    if not isinstance(value, list) or len(value) != 4:
+        raise _Skip(f"bbox must be a list [x, y, width, height], got {value!r:.60}")
+    x, y, width, height = (_number(v, "bbox value") for v in value)
+    if width < 0 or height < 0:
+        raise _Skip(f"bbox width and height must be >= 0, got {value!r:.60}")
+    return [x, y, width, height]
 
 
 def _shoelace(points):
@@ -126,26 +137,3 @@ def _rle(segmentation, width, height):
         raise _Skip(f"RLE counts must be non-negative and sum to height * width = {height * width}, got sum "
                     f"{sum(counts)}")
     return {"size": [height, width], "counts": [int(c) for c in counts]}
-
-
-def rasterize(instance, height, width):
-    """bool [H, W] mask of an Instance: the union of its polygons (skimage.draw.polygon, pixel centres) or its
-    RLE (pycocotools.mask.decode). ValueError when an RLE's size is not [height, width]."""
-    mask = np.zeros([height, width], dtype=bool)
-    if instance.rle is not None:
-        import pycocotools.mask
-
-        if list(instance.rle["size"]) != [height, width]:
-            raise ValueError(f"{instance.source or 'instance'}: RLE size {instance.rle['size']} is not "
-                             f"[height, width] = [{height}, {width}]")
-        if sum(instance.rle["counts"]) != height * width:  # decode does not check; never let it overrun
-            raise ValueError(f"{instance.source or 'instance'}: RLE counts do not sum to {height * width}")
-        compressed = pycocotools.mask.frPyObjects(instance.rle, height, width)
-        return pycocotools.mask.decode(compressed).astype(bool)
-    import skimage.draw
-
-    for polygon in instance.polygons:
-        polygon = np.asarray(polygon, dtype=np.float64)
-        rows, cols = skimage.draw.polygon(polygon[:, 1] - 0.5, polygon[:, 0] - 0.5, shape=(height, width))
-        mask[rows, cols] = True
-    return mask

@@ -1,5 +1,11 @@
 """Reader of COCO instances JSON (polygons and RLE; MakeSense's COCO export included).
 
+``read_coco_instances(json_path, image_root, ...)`` reads a file and checks each image against its file under
+image_root (header only). ``parse_coco_instances(data, json_path, image_root=None, ..., boxes=True)`` parses a
+loaded document; without an image root no file is touched and the sizes are the document's, which is how
+``mrcnn.evaluation.load_coco_gt`` reads a ground truth without its images (one parser for training and scoring).
+boxes=True also keeps each annotation's own bbox, and box-only annotations (a bbox and no segmentation).
+
 Shape shorthand:
     H, W: image height and width, P: points of a polygon.
 """
@@ -7,16 +13,17 @@ Shape shorthand:
 import logging
 import os
 
+from mrcnn.data.annotations.classes import _canonical_class, check_aliases
+from mrcnn.data.annotations.files import MAX_JSON_BYTES, _Resolver, load_json
+from mrcnn.data.annotations.geometry import _bbox, _polygon, _positive_int, _rle
+from mrcnn.data.annotations.records import ImageRecord, Instance, ReadReport, _finish, _Skip
 from mrcnn.data.image_io import MAX_IMAGE_PIXELS
-from samples.pbc.readers.classes import _canonical_class
-from samples.pbc.readers.files import MAX_JSON_BYTES, _Resolver, load_json
-from samples.pbc.readers.geometry import _polygon, _positive_int, _rle
-from samples.pbc.readers.records import ImageRecord, Instance, ReadReport, _finish, _Skip
 
 log = logging.getLogger(__name__)
 
 
-def _coco_categories(data, json_path):
+def coco_categories(data, json_path):
+    """{category id: name} of a COCO document's "categories"; ValueError naming json_path when malformed."""
     categories = data.get("categories", [])
     if not isinstance(categories, list):
         raise ValueError(f"annotation file {json_path}: 'categories' must be a list, got "
@@ -34,13 +41,15 @@ def _coco_categories(data, json_path):
     return names
 
 
-def _coco_instance(annotation, record, category_name, report):
+def _coco_instance(annotation, record, category_id, category_name, report, boxes):
     """Instance of one COCO annotation (its class name already checked), or _Skip."""
     crowd = annotation.get("iscrowd", 0)
     if crowd not in (0, 1) or isinstance(crowd, float):
         raise _Skip(f"iscrowd must be 0 or 1, got {crowd!r:.40}")
     segmentation = annotation.get("segmentation")
-    instance = Instance(category_name, iscrowd=bool(crowd))
+    instance = Instance(category_name, iscrowd=bool(crowd), category_id=category_id)
+    if boxes and "bbox" in annotation:
+        instance.bbox = _bbox(annotation["bbox"])
     if isinstance(segmentation, dict):
         instance.rle = _rle(segmentation, record.width, record.height)
         if not any(instance.rle["counts"][1::2]):
@@ -59,21 +68,46 @@ def _coco_instance(annotation, record, category_name, report):
         for reason in reasons:
             report.skipped_polygons += 1
             log.warning("%s: dropped part of an annotation of %s: %s", report.json_path, record.file_name, reason)
-    else:
-        raise _Skip(f"no segmentation (polygons or RLE), got {segmentation!r:.60}")
+    elif instance.bbox is None or segmentation not in (None, []):  # else a box-only instance (boxes=True)
+        wanted = "polygons or RLE, or none and a bbox" if boxes else "polygons or RLE"
+        raise _Skip(f"no segmentation ({wanted}), got {segmentation!r:.60}")
     return instance
 
 
-def _read_coco(data, json_path, image_root, class_names, skip_unknown, max_pixels, match_basename):
+def _image_size(entry, resolve):
+    """(real path or None, width, height) of a COCO image entry, checked against its file when there is a
+    resolver (an image root), or _Skip."""
+    width, height = _positive_int(entry, "width"), _positive_int(entry, "height")
+    if resolve is None:
+        return None, width, height
+    path, size = resolve(entry.get("file_name"))
+    if size != (width, height):
+        raise _Skip(f"declares {width} x {height} pixels but {path} is {size[0]} x {size[1]}")
+    return path, width, height
+
+
+def parse_coco_instances(data, json_path, image_root=None, class_names=None, skip_unknown=False,
+                         max_pixels=MAX_IMAGE_PIXELS, match_basename=False, aliases=None, boxes=False):
+    """Parse a loaded COCO instances document: ([ImageRecord], ReadReport). See the package notes for bad input.
+
+    json_path: the file it came from (or a name for it), for messages. image_root: as in read_coco_instances, or
+    None: no image file is opened, each record's path is None and its width and height are the document's.
+    boxes: keep each annotation's bbox (Instance.bbox; a malformed one skips the instance) and accept box-only
+    annotations. Other arguments as in read_coco_instances.
+    """
+    aliases = check_aliases(aliases)
     report = ReadReport(os.fspath(json_path), format="coco")
+    if not isinstance(data, dict):
+        raise ValueError(f"annotation file {json_path} is not COCO instances JSON: expected an object with "
+                         f"'images', 'annotations' and 'categories', got {type(data).__name__}")
     images, annotations = data.get("images"), data.get("annotations", [])
     for key, value in (("images", images), ("annotations", annotations)):
         if not isinstance(value, list):
             raise ValueError(f"annotation file {json_path}: '{key}' must be a list, got {type(value).__name__}")
     if not images:
         raise ValueError(f"annotation file {json_path} lists no images")
-    categories = _coco_categories(data, json_path)
-    resolve = _Resolver(image_root, max_pixels, match_basename)
+    categories = coco_categories(data, json_path)
+    resolve = None if image_root is None else _Resolver(image_root, max_pixels, match_basename)
     records, paths, skipped_ids = {}, set(), set()
     for index, entry in enumerate(images):
         item = f"images[{index}]"
@@ -85,17 +119,14 @@ def _read_coco(data, json_path, image_root, class_names, skip_unknown, max_pixel
             if isinstance(image_id, bool) or not isinstance(image_id, (int, str)):
                 raise _Skip(f"id must be an int or a string, got {image_id!r:.40}")
             skipped_ids.add(image_id)
-            width, height = _positive_int(entry, "width"), _positive_int(entry, "height")
-            path, size = resolve(entry.get("file_name"))
-            if size != (width, height):
-                raise _Skip(f"declares {width} x {height} pixels but {path} is {size[0]} x {size[1]}")
-            if image_id in records or path in paths:
+            path, width, height = _image_size(entry, resolve)
+            if image_id in records or (path is not None and path in paths):
                 raise _Skip(f"duplicate image (id {image_id!r} or file {path})")
         except _Skip as error:
             report.skip("image", item, str(error))
             continue
         skipped_ids.discard(image_id)
-        records[image_id] = ImageRecord(path, width, height, [], entry["file_name"], image_id)
+        records[image_id] = ImageRecord(path, width, height, [], entry.get("file_name"), image_id)
         paths.add(path)
     for index, annotation in enumerate(annotations):
         item = f"annotations[{index}]"
@@ -112,8 +143,8 @@ def _read_coco(data, json_path, image_root, class_names, skip_unknown, max_pixel
             if isinstance(category_id, bool) or not isinstance(category_id, int) or category_id not in categories:
                 raise _Skip(f"category_id {category_id!r:.40} is not in 'categories'")
             record = records[image_id]
-            name = _canonical_class(categories[category_id], class_names, skip_unknown, json_path, item)
-            instance = _coco_instance(annotation, record, name, report)
+            name = _canonical_class(categories[category_id], class_names, skip_unknown, json_path, item, aliases)
+            instance = _coco_instance(annotation, record, category_id, name, report, boxes)
         except _Skip as error:
             report.skip("instance", item, str(error))
             continue
@@ -123,16 +154,18 @@ def _read_coco(data, json_path, image_root, class_names, skip_unknown, max_pixel
 
 
 def read_coco_instances(json_path, image_root, class_names=None, skip_unknown=False, max_pixels=MAX_IMAGE_PIXELS,
-                        match_basename=False, max_json_bytes=MAX_JSON_BYTES):
+                        match_basename=False, max_json_bytes=MAX_JSON_BYTES, aliases=None):
     """Read a COCO instances JSON: ([ImageRecord], ReadReport). See the module notes for bad input.
 
     json_path: the JSON file. image_root: folder that the images' file_name values are relative to.
     class_names: None (accept any category name) or the known names. skip_unknown: skip instances of unknown
     classes instead of raising. max_pixels: refuse larger images (header check). match_basename: when a file
     name is not found under the root as written, use the one file below the root whose path ends with it.
+    aliases: None or {other name: class name}, other names of the known classes (see classes.py).
     """
     data = load_json(json_path, max_json_bytes)
     if not isinstance(data, dict) or "images" not in data:
         raise ValueError(f"annotation file {json_path} is not COCO instances JSON: expected an object with "
                          f"'images', 'annotations' and 'categories', got {type(data).__name__}")
-    return _read_coco(data, json_path, image_root, class_names, skip_unknown, max_pixels, match_basename)
+    return parse_coco_instances(data, json_path, image_root, class_names, skip_unknown, max_pixels, match_basename,
+                                aliases)
