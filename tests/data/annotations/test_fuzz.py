@@ -1,6 +1,7 @@
 """Fuzzing the readers of mrcnn/data/annotations/: any JSON gives records whose instances rasterise, or a ValueError
 naming the file, never another exception."""
 
+import copy
 import json
 import logging
 import os
@@ -65,7 +66,7 @@ def _mutated(document, mutations):
     document = json.loads(json.dumps(document))
     for path, value in mutations:
         if not path:
-            document = value if value is not _DELETE else {}
+            document = copy.deepcopy(value) if value is not _DELETE else {}
             continue
         try:
             parent = document
@@ -73,8 +74,8 @@ def _mutated(document, mutations):
                 parent = parent[key]
             if value is _DELETE:
                 del parent[path[-1]]
-            else:
-                parent[path[-1]] = value
+            else:  # a copy: sampled values are shared objects, and a later path may lead into this one
+                parent[path[-1]] = copy.deepcopy(value)
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed or replaced this path
     return document

@@ -28,6 +28,7 @@ from mrcnn.evaluation import to_coco_results
 from mrcnn.evaluation.__main__ import main as evaluation_main
 from mrcnn.utils import extract_bboxes
 from samples.pbc import pbc
+from samples.pbc.datasets import load_subset
 from samples.pbc.classes import CLASS_NAMES
 
 H, W = 40, 48
@@ -125,13 +126,13 @@ def _no_losses(log_dir):
 
 def test_pbc_evaluate_and_the_evaluation_cli_agree(pbc_folder, tmp_path, monkeypatch, capsys):
     root, gt, coco_ids = pbc_folder
-    dataset = pbc.load_dataset(str(root), "val", str(gt))
+    dataset = load_subset(str(root), "val", str(gt))
     detections = _detections(dataset)
     weights = tmp_path / "run" / "fixed.weights.h5"
     weights.parent.mkdir()
-    weights.write_bytes(b"")  # find_weights needs a file; the stand-in model never reads it
-    monkeypatch.setattr(pbc, "_inference_model", lambda args, config=None: (FixedDetector(config, detections),
-                                                                           str(weights)))
+    weights.write_bytes(b"")  # resolve_weights needs a file; the stand-in model never reads it
+    monkeypatch.setattr(pbc, "_inference_model", lambda config, args: (FixedDetector(config, detections),
+                                                                      str(weights)))
     monkeypatch.setattr(evaluation, "read_losses", _no_losses)  # no training run: Table 3 is left out
     model = ["--backbone", "tiny", "--preset", "cpu", "--image-size", "64"]
     assert pbc.main(["evaluate", "--dataset", str(root), "--annotations", str(gt), "--subset", "val", "--weights",
