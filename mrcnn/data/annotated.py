@@ -1,4 +1,4 @@
-"""AnnotatedDataset: a ``mrcnn.utils.Dataset`` of the images of one COCO or VIA annotation file, any dataset.
+"""AnnotatedDataset: a ``Dataset`` (mrcnn/data/dataset.py) of the images of one COCO or VIA annotation file, any dataset.
 
     dataset = AnnotatedDataset(source="cells")
     report = dataset.load_annotations("instances.json", "images/", class_names=["nucleus", "cytoplasm"])
@@ -13,7 +13,7 @@ Subclasses that know a folder layout (samples/pbc/datasets.py) register images w
 
 Images of any size are registered as they are; the model's loader resizes them per IMAGE_RESIZE_MODE.
 ``load_image`` first reads the file's header and refuses (ValueError naming the file, nothing decoded) an image of
-more than max_pixels pixels, then reuses ``mrcnn.utils.Dataset.load_image`` (grayscale -> RGB, alpha dropped,
+more than max_pixels pixels, then reuses ``Dataset.load_image`` (grayscale -> RGB, alpha dropped,
 16-bit -> 8-bit, ValueError naming an undecodable or truncated file). The header check and the limit are
 ``mrcnn.data.image_io``'s (``read_image_size``, ``MAX_IMAGE_PIXELS``), shared with the model's own loader.
 
@@ -35,14 +35,14 @@ import os
 
 import numpy as np
 
-from mrcnn import utils
+from mrcnn.data.dataset import Dataset
 from mrcnn.data.annotations import rasterize, read_annotations
 from mrcnn.data.image_io import MAX_IMAGE_PIXELS, read_image_rgb, read_image_size
 
 log = logging.getLogger(__name__)
 
 
-class AnnotatedDataset(utils.Dataset):
+class AnnotatedDataset(Dataset):
     """Images with instance annotations from a COCO or VIA file (see the module notes).
 
     ``AnnotatedDataset(source="annotations")``: the Dataset source its classes and images are registered under.

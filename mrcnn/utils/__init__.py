@@ -10,7 +10,7 @@ from ``mrcnn.utils`` as in Matterport; the modules behind them:
     resize     resize, resize_image, resize_mask, minimize_mask, expand_mask, mold_mask, unmold_mask
     anchors    generate_anchors, generate_pyramid_anchors
     matching   compute_matches, compute_ap, compute_ap_range, compute_recall
-    dataset    Dataset
+    Dataset    (mrcnn/data/dataset.py, re-exported here under Matterport's name)
 Differences from Matterport: clear ``ValueError`` messages instead of asserts, no crash or NaN on empty inputs,
 ``compute_matches`` no longer lets a second prediction match a ground truth already matched to prediction 0,
 verbose output goes through ``logging``, and ``download_trained_weights`` checks the file's hash.
@@ -24,7 +24,7 @@ from mrcnn.backbones.download import COCO_WEIGHTS_URL as COCO_MODEL_URL  # Matte
 from mrcnn.utils.anchors import generate_anchors, generate_pyramid_anchors
 from mrcnn.utils.boxes import (apply_box_deltas, box_refinement, compute_iou, compute_overlaps, compute_overlaps_masks,
                                denorm_boxes, extract_bboxes, non_max_suppression, norm_boxes, trim_zeros)
-from mrcnn.utils.dataset import Dataset
+from mrcnn.data.dataset import Dataset  # lives with the input pipeline; Matterport imported it from utils
 from mrcnn.utils.matching import compute_ap, compute_ap_range, compute_matches, compute_recall
 from mrcnn.utils.resize import (expand_mask, minimize_mask, mold_mask, resize, resize_image, resize_mask,
                                 unmold_mask)

@@ -9,8 +9,6 @@ same network; `add_model_options` and `config_from_args` are the command lines' 
 that load a PBC model). `schedule` is the stage plan of a training run.
 """
 
-import os
-
 from mrcnn.config import Config
 from samples.pbc.classes import CLASS_NAMES
 
