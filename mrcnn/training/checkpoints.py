@@ -89,7 +89,14 @@ def read_run_config(run_dir):
     """The values a run saved in `<run_dir>/config.json`, or None when it has none.
 
     Raises ValueError naming the file when it is not a JSON object."""
-    path = os.path.join(run_dir, "config.json")
+    return read_json_object(os.path.join(run_dir, "config.json"), "of a run's config")
+
+
+def read_json_object(path, what=""):
+    """The JSON object (a dict) in the file at `path`, or None when there is no such file.
+
+    Raises ValueError naming the file when it is not valid JSON or holds something else than an object (`what`
+    completes that message: "holds list, not the JSON object <what>")."""
     if not os.path.isfile(path):
         return None
     try:
@@ -98,7 +105,7 @@ def read_run_config(run_dir):
     except ValueError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(values, dict):
-        raise ValueError(f"{path}: holds {type(values).__name__}, not the JSON object of a run's config")
+        raise ValueError(f"{path}: holds {type(values).__name__}, not the JSON object {what}".rstrip())
     return values
 
 

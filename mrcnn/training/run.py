@@ -122,15 +122,10 @@ class TrainingRun:
 
         Raises ValueError naming the file when it is not a record of this format or of another kind of run."""
         path = os.path.join(self.log_dir, RECORD)
-        if not os.path.isfile(path):
+        record = checkpoints.read_json_object(path, "of a training run's record")
+        if record is None:
             return None
-        try:
-            with open(path, encoding="utf-8") as f:
-                record = json.load(f)
-        except ValueError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
-        if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT \
-                or not isinstance(record.get("stages"), list):
+        if record.get("format") != RECORD_FORMAT or not isinstance(record.get("stages"), list):
             raise ValueError(f"{path}: not a training run record (format {RECORD_FORMAT!r} with a list of stages)")
         if record.get("kind") != self.kind:
             raise ValueError(f"{path}: a {record.get('kind')} run, not a {self.kind} run")

@@ -77,7 +77,7 @@ def test_a_record_of_another_kind_or_format_is_named(tmp_path):
     with pytest.raises(ValueError, match="a classifier run, not a mask_rcnn run"):
         run.stages()
     (tmp_path / RECORD).write_text("[1, 2]")
-    with pytest.raises(ValueError, match="not a training run record"):
+    with pytest.raises(ValueError, match="run.json: holds list, not the JSON object of a training run.s record"):
         run.record()
     (tmp_path / RECORD).write_text("{oops")
     with pytest.raises(ValueError, match="not valid JSON"):
