@@ -5,6 +5,7 @@ Layout (Matterport's, with Keras 3's weights suffix):
     <model_dir>/<name><YYYYmmddTHHMM>/mask_rcnn_<name>_<epoch:04d>.weights.h5
     <model_dir>/<name><YYYYmmddTHHMM>/mask_rcnn_<name>_<epoch:04d>.optimizer.h5   (optimizer state, latest two)
     <model_dir>/<name><YYYYmmddTHHMM>/config.json                                      (read_run_config)
+    <model_dir>/<name><YYYYmmddTHHMM>/run.json          (the record of stages: mrcnn/training/run.py, TrainingRun)
 
 Other kinds of run (a backbone pretrained as a classifier, mrcnn/training/pretrain.py) use the same layout with
 another file prefix than "mask_rcnn" (`prefix=`), so that their checkpoints are never mistaken for Mask R-CNN's.
