@@ -12,7 +12,8 @@ Sources (../shared/data; each skipped when absent):
     synthetic      smears of samples/pbc/synthetic.py at 256 px resized by 0.5, 1 and 2: error against the specs'
                    red-cell long axes.
 Per source: images, refused (no estimate), median |error|, 90th percentile |error|, median signed error (bias), wild
-(|error| > 25 %), median milliseconds per image; then the time on a 2048 x 1536 field.
+(|error| > 25 %), median milliseconds per image, and the same errors over the estimates marked `confident`; then the
+time on a 2048 x 1536 field.
 
 Command (from the repository root):
     .venv/bin/python benchmarks/scale_estimate.py [--data ../shared/data] [--pbc-every 1] [--work-size 384]
@@ -70,32 +71,44 @@ def labelled_images(folder):
 
 
 def measure(items, work_size, load=read_rgb):
-    """[(estimate or None, reference or None, seconds)] for [(image or path, reference or None)]."""
+    """[(ScaleEstimate, reference or None, seconds)] for [(image or path, reference or None)]."""
     rows = []
     for item, reference in items:
         image = load(item)
         start = time.perf_counter()
         estimate = estimate_red_cell_diameter(image, work_size=work_size)
-        rows.append((estimate.diameter_px, reference, time.perf_counter() - start))
+        rows.append((estimate, reference, time.perf_counter() - start))
     return rows
 
 
-def summary(name, rows):
-    """One line of figures for a source; errors against the reference, or against the estimates' median."""
-    found = np.array([e for e, _, _ in rows if e is not None])
-    ms = 1000 * np.median([s for _, _, s in rows])
-    refused = sum(e is None for e, _, _ in rows)
-    if rows and rows[0][1] is not None:
-        errors = np.array([e / r - 1 for e, r, _ in rows if e is not None])
-        what = "vs reference"
-    else:
-        errors = found / np.median(found) - 1 if found.size else np.array([])
-        what = f"vs own median {np.median(found):.1f} px" if found.size else "no estimate"
+def _errors(rows):
+    """Relative errors of the rows with a diameter: against the reference, or against the estimates' median."""
+    found = [(e.diameter_px, r) for e, r, _ in rows if e.diameter_px is not None]
+    if not found:
+        return np.array([])
+    if found[0][1] is not None:
+        return np.array([d / r - 1 for d, r in found])
+    diameters = np.array([d for d, _ in found])
+    return diameters / np.median(diameters) - 1
+
+
+def _figures(errors):
     if errors.size == 0:
-        return f"{name:10s} images {len(rows):4d}  refused {refused:4d}  {what}  {ms:5.1f} ms/image"
-    return (f"{name:10s} images {len(rows):4d}  refused {refused:4d}  median|err| {100 * np.median(np.abs(errors)):5.1f}%"
-            f"  p90 {100 * np.percentile(np.abs(errors), 90):5.1f}%  bias {100 * np.median(errors):+5.1f}%"
-            f"  wild {int(np.sum(np.abs(errors) > WILD)):3d}  {ms:5.1f} ms/image  ({what})")
+        return "no estimate"
+    return (f"median|err| {100 * np.median(np.abs(errors)):5.1f}%  p90 {100 * np.percentile(np.abs(errors), 90):5.1f}%"
+            f"  bias {100 * np.median(errors):+5.1f}%  wild {int(np.sum(np.abs(errors) > WILD)):3d}")
+
+
+def summary(name, rows):
+    """Two lines of figures for a source: all estimates, then the confident ones."""
+    ms = 1000 * np.median([s for _, _, s in rows])
+    refused = sum(e.diameter_px is None for e, _, _ in rows)
+    found = [e.diameter_px for e, _, _ in rows if e.diameter_px is not None]
+    what = ("vs reference" if rows and rows[0][1] is not None else
+            f"vs own median {np.median(found):.1f} px" if found else "")
+    confident = [row for row in rows if row[0].confident]
+    return (f"{name:10s} images {len(rows):4d}  refused {refused:4d}  {_figures(_errors(rows))}  {ms:5.1f} ms/image"
+            f"  ({what})\n{'':10s} confident {len(confident):4d}            {_figures(_errors(confident))}")
 
 
 def synthetic_items(count=8):
@@ -133,7 +146,7 @@ def main(argv=None):
     if pbc:
         rows = measure([(p, None) for p in pbc], args.work_size)
         print(summary("pbc", rows))
-        found = np.array([e for e, _, _ in rows if e is not None])
+        found = np.array([e.diameter_px for e, _, _ in rows if e.diameter_px is not None])
         quartiles = np.percentile(found, [25, 50, 75])
         print(f"{'':10s} PBC native red-cell diameter: median {quartiles[1]:.1f} px (IQR {quartiles[0]:.1f}-"
               f"{quartiles[2]:.1f}) over {found.size} images")

@@ -17,7 +17,9 @@ Method (chosen by measurement, benchmarks/scale_estimate.py; figures in docs/sca
        and most white cells) seed a watershed of the distance transform, which splits touching cells at their necks;
     6. each region's long axis (4 sqrt(largest eigenvalue of its pixel covariance): 2 R for a disc); the median over
        regions not touching the border (all regions when every one touches it) is the diameter.
-Fewer than `min_cells` measured regions give no diameter (`diameter_px` None and a `reason`), never a guess.
+Fewer than `min_cells` measured regions, or a spread (median absolute deviation / median) above `max_spread`, give
+no diameter (`diameter_px` None and a `reason`), never a guess; `ScaleEstimate.confident` marks the estimates with at
+least CONFIDENT_CELLS cells and a spread of at most CONFIDENT_SPREAD.
 
 Shape shorthand:
     H, W: image height and width; h, w: the same at the working resolution; R: regions (red cells) measured.
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 RED_CELL_DIAMETER_UM = 7.5  # a normal red cell's diameter in a dried smear (textbook value)
 DEFAULT_WORK_SIZE = 384  # long side, pixels, of the working copy
 DEFAULT_MIN_CELLS = 3
+DEFAULT_MAX_SPREAD = 0.25  # red cells that disagree more than this give no diameter
+CONFIDENT_CELLS, CONFIDENT_SPREAD = 5, 0.15  # ScaleEstimate.confident (benchmark: no error beyond 25 % on BCCD/Raabin)
 _MIN_RADIUS = 2.0  # working pixels: smaller inscribed discs are noise
 _SIZE_BAND = (0.6, 1.5)  # dominant-size band, x the area-weighted median radius
 _MIN_SIDE = 16
@@ -59,6 +63,11 @@ class ScaleEstimate:
     reason: str = ""
 
     @property
+    def confident(self):
+        """At least CONFIDENT_CELLS red cells agreeing within CONFIDENT_SPREAD."""
+        return self.diameter_px is not None and self.cells >= CONFIDENT_CELLS and self.spread <= CONFIDENT_SPREAD
+
+    @property
     def pixel_size_um(self):
         """µm per pixel, assuming red cells of RED_CELL_DIAMETER_UM; None without a diameter."""
         return None if self.diameter_px is None else pixel_size_from_diameter(self.diameter_px)
@@ -69,7 +78,7 @@ class ScaleEstimate:
         size = self.pixel_size_um
         return {"red_cell_diameter_px": None if self.diameter_px is None else round(self.diameter_px, 2),
                 "pixel_size_um": None if size is None else round(size, 5), "red_cells": self.cells,
-                "spread": spread, "reason": self.reason}
+                "spread": spread, "confident": self.confident, "reason": self.reason}
 
 
 def pixel_size_from_diameter(diameter_px, red_cell_um=RED_CELL_DIAMETER_UM):
@@ -144,17 +153,22 @@ def _long_axes(labels, count):
     return 4.0 * np.sqrt(np.maximum(largest, 0.0)), touches, sums["n"]
 
 
-def estimate_red_cell_diameter(image, min_cells=DEFAULT_MIN_CELLS, work_size=DEFAULT_WORK_SIZE):
+def estimate_red_cell_diameter(image, min_cells=DEFAULT_MIN_CELLS, max_spread=DEFAULT_MAX_SPREAD,
+                               work_size=DEFAULT_WORK_SIZE):
     """Typical red-cell diameter of a blood-smear image (method in the module notes).
 
     image: uint8 [H, W, 3] RGB, at least 16 x 16.
     min_cells: fewer red cells measured than this gives no diameter.
+    max_spread: red cells whose diameters' median absolute deviation exceeds this fraction of their median give no
+        diameter (merged or half-hidden cells, or no red cells at all but other objects).
     work_size: long side of the working copy (images larger than this are measured reduced, the result scaled back).
     Returns a ScaleEstimate (diameter_px None, with a reason, on a blank image or too few red cells).
     """
     image = _check_image(image)
     if isinstance(min_cells, bool) or not isinstance(min_cells, (int, np.integer)) or min_cells < 1:
         raise ValueError(f"min_cells must be an int >= 1, got {min_cells!r}")
+    if not (isinstance(max_spread, (int, float, np.number)) and max_spread >= 0):
+        raise ValueError(f"max_spread must be a number >= 0 (a fraction of the diameter), got {max_spread!r}")
     if isinstance(work_size, bool) or not isinstance(work_size, (int, np.integer)) or work_size < 64:
         raise ValueError(f"work_size must be an int >= 64 (pixels), got {work_size!r}")
     height, width = image.shape[:2]
@@ -187,6 +201,9 @@ def estimate_red_cell_diameter(image, min_cells=DEFAULT_MIN_CELLS, work_size=DEF
                              f"too few red cells: {len(measured)} measured, min_cells = {min_cells}")
     median = float(np.median(measured))
     spread = float(np.median(np.abs(measured - median)) / median)
+    if spread > max_spread:
+        return ScaleEstimate(None, int(len(measured)), spread,
+                             f"red cells disagree: spread {spread:.2f} > max_spread = {max_spread}")
     return ScaleEstimate(median / shrink, int(len(measured)), spread)
 
 
