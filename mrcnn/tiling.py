@@ -149,14 +149,19 @@ def _unite(kept, record):
 def merge_tiles(records, same_cell=DEFAULT_SAME_CELL):
     """Merge the per-tile records of `detect_tiled` (see the module notes): [record], one per cell."""
     order = sorted(range(len(records)), key=lambda i: (records[i]["cut"], -records[i]["score"], i))
-    kept = []
+    kept, boxes = [], np.zeros((0, 4), np.int64)  # boxes: [len(kept), (y1, x1, y2, x2)], to skip distant cells fast
     for i in order:
         record = records[i]
-        match = next((k for k in kept if _same_cell(k, record, same_cell)), None)
+        box = record["box"]
+        near = np.flatnonzero((boxes[:, 0] < box[2]) & (boxes[:, 2] > box[0]) & (boxes[:, 1] < box[3])
+                              & (boxes[:, 3] > box[1]))
+        match = next((k for k in near if _same_cell(kept[k], record, same_cell)), None)
         if match is None:
             kept.append(dict(record))
-        elif match["cut"] and record["cut"]:
-            _unite(match, record)
+            boxes = np.vstack([boxes, box[None]])
+        elif kept[match]["cut"] and record["cut"]:
+            _unite(kept[match], record)
+            boxes[match] = kept[match]["box"]
     return kept
 
 
