@@ -7,7 +7,11 @@ diameter; `rescale_factor` turns it (or a pixel size the user knows) into the fa
 a model was trained at.
 
 Method (chosen by measurement, benchmarks/scale_estimate.py; figures in docs/scale.md):
-    1. work at most `work_size` pixels on the long side (INTER_AREA);
+    1. work at most `work_size` pixels on the long side (INTER_AREA); when that gives no diameter, or red cells under
+       20 working pixels, or under 40 and not `confident` (a large field at low magnification, where touching cells of
+       a few working pixels merge), measure again at twice the resolution on a central window of the same working size, up
+       to full resolution, and keep the level with the best estimate (a diameter, confident, cells not tiny or else
+       the finest level, then the smallest spread);
     2. darkness in the green channel (haemoglobin absorbs green, whatever the stain's hue), blurred (sigma 1);
     3. three-class Otsu: background / red cells and cytoplasm / nuclei; cells = above the lower threshold (one Otsu
        threshold splits nuclei from everything else on crops with a large white cell); holes (central pallor) filled;
@@ -45,6 +49,8 @@ CONFIDENT_CELLS, CONFIDENT_SPREAD = 5, 0.15  # ScaleEstimate.confident (benchmar
 _MIN_RADIUS = 2.0  # working pixels: smaller inscribed discs are noise
 _SIZE_BAND = (0.6, 1.5)  # dominant-size band, x the area-weighted median radius
 _MIN_SIDE = 16
+_MIN_WORK_DIAMETER = 20.0  # working pixels: smaller red cells are measured again at a finer level
+_SHARP_WORK_DIAMETER = 40.0  # working pixels: an estimate this large that is not confident is not for want of pixels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,10 +179,44 @@ def estimate_red_cell_diameter(image, min_cells=DEFAULT_MIN_CELLS, max_spread=DE
         raise ValueError(f"work_size must be an int >= 64 (pixels), got {work_size!r}")
     height, width = image.shape[:2]
     shrink = min(1.0, work_size / max(height, width))
-    green = image[:, :, 1]
-    if shrink < 1.0:
-        green = cv2.resize(green, (max(1, round(width * shrink)), max(1, round(height * shrink))),
-                           interpolation=cv2.INTER_AREA)
+    best = None
+    while True:
+        # The window: the whole image at the first level, then a central work_size-pixel window at each finer one.
+        side = int(round(work_size / shrink))
+        top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
+        estimate = _measure(_reduced(image[top:top + side, left:left + side, 1], shrink), min_cells, max_spread)
+        if estimate.diameter_px is not None:
+            estimate = dataclasses.replace(estimate, diameter_px=estimate.diameter_px / shrink)
+        working = None if estimate.diameter_px is None else estimate.diameter_px * shrink
+        small = working is not None and working < _MIN_WORK_DIAMETER
+        if best is None or _quality(estimate, small, shrink) > _quality(*best):
+            best = (estimate, small, shrink)
+        if shrink >= 1.0 or working is not None and not small and (estimate.confident
+                                                                    or working >= _SHARP_WORK_DIAMETER):
+            break
+        log.debug("scale at %.3f: %s; measuring again at twice the resolution", shrink, estimate)
+        shrink = min(1.0, 2.0 * shrink)
+    return best[0]
+
+
+def _quality(estimate, small, shrink):
+    """Order of preference between the levels' estimates: a diameter, confident, cells not tiny (else the finest
+    level), then agreement."""
+    return (estimate.diameter_px is not None, estimate.confident, not small, shrink if small else 1.0,
+            -estimate.spread if estimate.diameter_px is not None else -math.inf)
+
+
+def _reduced(green, shrink):
+    """uint8 [h, w]: a green channel [H, W] reduced by `shrink` (<= 1; INTER_AREA)."""
+    if shrink >= 1.0:
+        return green
+    height, width = green.shape
+    return cv2.resize(green, (max(1, round(width * shrink)), max(1, round(height * shrink))),
+                      interpolation=cv2.INTER_AREA)
+
+
+def _measure(green, min_cells, max_spread):
+    """ScaleEstimate of a working green channel uint8 [h, w], in working pixels (steps 2-6 of the module notes)."""
     mask = _cell_mask(green)
     if mask is None or not mask.any():
         return ScaleEstimate(None, 0, math.nan, "no cells: the image has no contrast")
@@ -204,7 +244,7 @@ def estimate_red_cell_diameter(image, min_cells=DEFAULT_MIN_CELLS, max_spread=DE
     if spread > max_spread:
         return ScaleEstimate(None, int(len(measured)), spread,
                              f"red cells disagree: spread {spread:.2f} > max_spread = {max_spread}")
-    return ScaleEstimate(median / shrink, int(len(measured)), spread)
+    return ScaleEstimate(median, int(len(measured)), spread)
 
 
 def rescale_factor(image=None, target_diameter_px=None, target_pixel_size=None, pixel_size=None, **estimate_args):
