@@ -87,7 +87,7 @@ def _crops(result, window, tile_index, shape):
     records = []
     for i in range(len(result["class_ids"])):
         ty1, tx1, ty2, tx2 = (int(v) for v in result["rois"][i])
-        ty2, tx2 = min(ty2, y1 - y0), min(tx2, x1 - x0)  # the padding is not image
+        ty1, tx1, ty2, tx2 = max(ty1, 0), max(tx1, 0), min(ty2, y1 - y0), min(tx2, x1 - x0)  # padding is not image
         if ty2 <= ty1 or tx2 <= tx1:
             continue
         mask = np.array(result["masks"][ty1:ty2, tx1:tx2, i], dtype=bool)
@@ -214,7 +214,7 @@ def detect_tiled(model, image, tile_size=None, overlap=None, same_cell=DEFAULT_S
     if not 0.0 < same_cell <= 1.0:
         raise ValueError(f"same_cell must be in (0, 1], got {same_cell!r}")
     height, width = image.shape[:2]
-    fill = _pad_value(image, pad_value)
+    fill = _pad_value(image, pad_value) if min(height, width) < side else None  # padding only then
     windows = [(y, x, min(y + side, height), min(x + side, width))
                for y in tile_starts(height, side, overlap) for x in tile_starts(width, side, overlap)]
     batch = max(1, int(getattr(model.config, "BATCH_SIZE", 1)))
@@ -223,14 +223,16 @@ def detect_tiled(model, image, tile_size=None, overlap=None, same_cell=DEFAULT_S
         chunk = windows[start:start + batch]
         tiles = []
         for y1, x1, y2, x2 in chunk:
-            tile = np.empty((side, side, image.shape[2]), image.dtype)
-            tile[:] = fill
-            tile[:y2 - y1, :x2 - x1] = image[y1:y2, x1:x2]
+            tile = image[y1:y2, x1:x2]
+            if tile.shape[:2] != (side, side):
+                tile = np.empty((side, side, image.shape[2]), image.dtype)
+                tile[:] = fill
+                tile[:y2 - y1, :x2 - x1] = image[y1:y2, x1:x2]
             tiles.append(tile)
         for k, result in enumerate(model.detect(tiles)):
             records += _crops(result, chunk[k], start + k, (height, width))
     kept = merge_tiles(records, same_cell)
-    log.info("tiled detection: %d tiles of %d px, %d detections, %d after merging", len(windows), side,
+    log.debug("tiled detection: %d tiles of %d px, %d detections, %d after merging", len(windows), side,
              len(records), len(kept))
     return _assemble(kept, (height, width), full_masks)
 

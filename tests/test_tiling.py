@@ -148,6 +148,14 @@ def test_an_image_smaller_than_a_tile_is_padded_not_rescaled():
     assert model.calls == [[(64, 64, 3)]]
     assert result["masks"].shape == (40, 50, 1)
     assert result["rois"].tolist() == [box_of(cell)]
+    # one row of tiles (x = 0, 29, 57, 86) along the long side, padded across the short one: a cell cut by tile
+    # edges still counts once
+    shape = (40, 150)
+    cell = disc(shape, 20, 64, 12)
+    model = PaintedCellModel()
+    result = detect_tiled(model, paint(shape, [(cell, 2)]), overlap=32)
+    assert model.calls == [[(64, 64, 3)] * 2] * 2
+    assert result["rois"].tolist() == [box_of(cell)] and result["masks"].shape == (40, 150, 1)
 
 
 def test_a_cell_cut_by_the_image_edge_is_kept_as_seen():
