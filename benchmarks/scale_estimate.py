@@ -13,7 +13,8 @@ Sources (../shared/data; each skipped when absent):
                    red-cell long axes.
 Per source: images, refused (no estimate), median |error|, 90th percentile |error|, median signed error (bias), wild
 (|error| > 25 %), median milliseconds per image, and the same errors over the estimates marked `confident`; then the
-time on a 2048 x 1536 field.
+time on one 640 x 480 field and on a 2048 x 1536 one (median and fastest of 15 runs: the fastest is the least
+disturbed by other work on the machine).
 
 Command (from the repository root):
     .venv/bin/python benchmarks/scale_estimate.py [--data ../shared/data] [--pbc-every 1] [--work-size 384]
@@ -33,6 +34,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from benchmarks.timing import timed  # noqa: E402
 from mrcnn.data.scale import estimate_red_cell_diameter  # noqa: E402
 
 DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
@@ -153,14 +155,13 @@ def main(argv=None):
     wbc = sorted(glob.glob(os.path.join(args.data, "wbc_masks", "*.bmp")))
     if wbc:
         print(summary("wbc_masks", measure([(p, None) for p in wbc], args.work_size)))
-    field = np.tile(read_rgb(labelled_images(os.path.join(args.data, "other_labs", "bccd"))[0][0]), (4, 4, 1))[
-        :1536, :2048] if os.path.isdir(os.path.join(args.data, "other_labs", "bccd")) else None
-    if field is not None:
-        start = time.perf_counter()
-        for _ in range(5):
-            estimate_red_cell_diameter(field, work_size=args.work_size)
-        print(f"2048 x 1536 field (BCCD tiled): {1000 * (time.perf_counter() - start) / 5:.1f} ms/image")
-
+    bccd = os.path.join(args.data, "other_labs", "bccd")
+    if os.path.isdir(bccd):
+        field = read_rgb(labelled_images(bccd)[0][0])
+        for name, image in (("640 x 480 BCCD field", field),
+                            ("2048 x 1536 field (BCCD tiled)", np.tile(field, (4, 4, 1))[:1536, :2048])):
+            median, fastest, _ = timed(lambda: estimate_red_cell_diameter(image, work_size=args.work_size), 15)
+            print(f"{name}: median {1000 * median:.1f} ms, fastest {1000 * fastest:.1f} ms of 15 runs")
 
 if __name__ == "__main__":
     main()

@@ -7,9 +7,9 @@ diameter; `rescale_factor` turns it (or a pixel size the user knows) into the fa
 a model was trained at.
 
 Method (chosen by measurement, benchmarks/scale_estimate.py; figures in docs/scale.md):
-    1. work at most `work_size` pixels on the long side (INTER_AREA); when that gives no diameter, or red cells under
-       20 working pixels, or under 40 and not `confident` (a large field at low magnification, where touching cells of
-       a few working pixels merge), measure again at twice the resolution on a central window of the same working size, up
+    1. work at most `work_size` pixels on the long side (INTER_AREA); when that gives red cells under 20 working
+       pixels, or under 40 and not `confident`, or (on an image over twice the working size) no diameter (a large
+       field at low magnification, where touching cells of a few working pixels merge), measure again at twice the resolution on a central window of the same working size, up
        to full resolution, and keep the level with the best estimate (a diameter, confident, cells not tiny or else
        the finest level, then the smallest spread);
     2. darkness in the green channel (haemoglobin absorbs green, whatever the stain's hue), blurred (sigma 1);
@@ -191,8 +191,12 @@ def estimate_red_cell_diameter(image, min_cells=DEFAULT_MIN_CELLS, max_spread=DE
         small = working is not None and working < _MIN_WORK_DIAMETER
         if best is None or _quality(estimate, small, shrink) > _quality(*best):
             best = (estimate, small, shrink)
-        if shrink >= 1.0 or working is not None and not small and (estimate.confident
-                                                                    or working >= _SHARP_WORK_DIAMETER):
+        if working is None:
+            # No diameter: a finer level helps only a field much larger than the working size, where it sees cells
+            # that merged here; otherwise it would see the same cells, fewer of them.
+            if shrink >= 0.5:
+                break
+        elif shrink >= 1.0 or not small and (estimate.confident or working >= _SHARP_WORK_DIAMETER):
             break
         log.debug("scale at %.3f: %s; measuring again at twice the resolution", shrink, estimate)
         shrink = min(1.0, 2.0 * shrink)
