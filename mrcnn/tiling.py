@@ -138,7 +138,8 @@ def _same_cell(kept, record, threshold):
 
 def _unite(kept, record):
     """Merge a cut view into a cut detection: the union of masks and boxes, the best view's class and score."""
-    box = np.concatenate([np.minimum(kept["box"][:2], record["box"][:2]), np.maximum(kept["box"][2:], record["box"][2:])])
+    box = np.concatenate([np.minimum(kept["box"][:2], record["box"][:2]),
+                          np.maximum(kept["box"][2:], record["box"][2:])])
     mask = np.zeros((box[2] - box[0], box[3] - box[1]), bool)
     for part in (kept, record):
         y1, x1, y2, x2 = part["box"] - np.tile(box[:2], 2)

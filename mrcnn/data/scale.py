@@ -9,9 +9,9 @@ a model was trained at.
 Method (chosen by measurement, benchmarks/scale_estimate.py; figures in docs/scale.md):
     1. work at most `work_size` pixels on the long side (INTER_AREA); when that gives red cells under 20 working
        pixels, or under 40 and not `confident`, or (on an image over twice the working size) no diameter (a large
-       field at low magnification, where touching cells of a few working pixels merge), measure again at twice the resolution on a central window of the same working size, up
-       to full resolution, and keep the level with the best estimate (a diameter, confident, cells not tiny or else
-       the finest level, then the smallest spread);
+       field at low magnification, where touching cells of a few working pixels merge), measure again at twice the
+       resolution on a central window of the same working size, up to full resolution, and keep the level with the
+       best estimate (a diameter, confident, cells not tiny or else the finest level, then the smallest spread);
     2. darkness in the green channel (haemoglobin absorbs green, whatever the stain's hue), blurred (sigma 1);
     3. three-class Otsu: background / red cells and cytoplasm / nuclei; cells = above the lower threshold (one Otsu
        threshold splits nuclei from everything else on crops with a large white cell); holes (central pallor) filled;

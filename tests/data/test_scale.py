@@ -1,8 +1,8 @@
 """The red-cell scale estimate (mrcnn/data/scale.py): fields of known scale, refusals, the factor, real smears.
 
 `disc_field` draws a smear whose red cells have a known diameter: slightly elliptical translucent discs with a pale
-centre, dropped at random but never overlapping by more than 10 % and cut by the border, with a white cell, platelets and pixel noise,
-in a PBC-like cream or a BCCD-like lilac stain.
+centre, dropped at random but never overlapping by more than 10 %, cut by the border, with a white cell, platelets and
+pixel noise, in a PBC-like cream or a BCCD-like lilac stain.
 """
 
 import glob
