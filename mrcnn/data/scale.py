@@ -61,6 +61,7 @@ class ScaleEstimate:
     cells: red cells measured (regions not touching the border, or all regions when each one touches it).
     spread: median absolute deviation of their diameters / their median (0 for identical cells; nan when none).
     reason: why diameter_px is None ("" when it is not).
+    Derived: `confident`, `pixel_size_um`; `to_dict()` for a per-image report.
     """
 
     diameter_px: float | None
@@ -104,7 +105,7 @@ def _check_image(image):
 
 
 def _cell_mask(green):
-    """bool [h, w]: red cells (and white cells) of a uint8 green channel; None when the image has no contrast."""
+    """uint8 [h, w] (1 = cell): red cells (and white cells) of a uint8 green channel; None without contrast."""
     darkness = cv2.GaussianBlur(255.0 - green.astype(np.float32), (0, 0), 1.0)
     low, high = float(darkness.min()), float(darkness.max())
     if high - low < 8.0:
