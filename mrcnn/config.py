@@ -160,6 +160,13 @@ class Config:
     # Per-class non-max suppression threshold on the final detections.
     DETECTION_NMS_THRESHOLD = 0.3
 
+    # Blood smears: the typical red-cell diameter, in pixels of the model's input, in the images the model trained on:
+    # the scale it knows cells at. With it, mrcnn/detector.py brings every image to that scale before detection
+    # (measured from the image's own red cells, mrcnn/data/scale.py, or from a pixel size given), tiling images that
+    # come out larger than the input, so that another microscope's magnification does not matter. None: each image is
+    # resized to the input as it comes (Matterport's behaviour).
+    RED_CELL_DIAMETER = None
+
     # Optimizer: "SGD" (Matterport's: SGD with LEARNING_MOMENTUM) or "ADAM" (Adam; it trains a model from scratch
     # several times faster than SGD here, e.g. shapes mask mAP@0.5 0.82 after 450 steps against 0.19 for SGD 0.02).
     OPTIMIZER = "SGD"
@@ -397,6 +404,10 @@ class Config:
             raise ValueError(f"Config.JIT_COMPILE = {self.JIT_COMPILE!r}: must be True or False")
         if not isinstance(self.RECOMPUTE_BACKBONE, (bool, np.bool_)):
             raise ValueError(f"Config.RECOMPUTE_BACKBONE = {self.RECOMPUTE_BACKBONE!r}: must be True or False")
+        if self.RED_CELL_DIAMETER is not None and (isinstance(self.RED_CELL_DIAMETER, bool) or not isinstance(
+                self.RED_CELL_DIAMETER, (int, float, np.integer, np.floating)) or not self.RED_CELL_DIAMETER > 0):
+            raise ValueError(f"Config.RED_CELL_DIAMETER = {self.RED_CELL_DIAMETER!r}: must be None or a number of "
+                             "pixels > 0")
         if self.GRADIENT_CLIP_NORM is not None and self.GRADIENT_CLIP_NORM <= 0:
             raise ValueError(f"Config.GRADIENT_CLIP_NORM = {self.GRADIENT_CLIP_NORM}: must be positive or None")
         return self

@@ -14,7 +14,8 @@ the number of images: only the list of paths (and, when resuming, the set of pat
 
 Files written in out_dir:
     results.jsonl  the journal: one JSON line per image, appended and flushed as each image finishes:
-                   {"path": str, "image_id": str | int, "counts": [K - 1 ints], "results": [COCO result records]}.
+                   {"path": str, "image_id": str | int, "counts": [K - 1 ints], "results": [COCO result records]},
+                   plus what the detector reports of the image (IMAGE_INFO: "scale" from mrcnn/detector.py).
                    It is what `resume=True` reads to skip the images already done after an interrupted run, and it
                    can be followed (tail -f) while the run goes on. Unreadable images are not journaled (a resumed
                    run retries them).
@@ -23,7 +24,8 @@ Files written in out_dir:
                    Assembled from the journal once every image is done (streamed record by record), written under a
                    temporary name and renamed into place: a results.json that exists is complete. Scored by
                    pycocotools against any COCO ground truth whose image ids are the same image ids.
-    counts.csv     header "image", class names..., "total"; one row per image (its path and detections per class),
+    counts.csv     header "image", class names..., "total" (and IMAGE_INFO's columns, e.g. pixel_size_um,
+                   red_cell_px, scale_factor, scale_source); one row per image (its path and detections per class),
                    flushed as it goes.
     <name>_overlay.png  per image when `overlays` (mrcnn.visualize.draw_instances).
 
@@ -196,14 +198,33 @@ def _journal_entries(path):
 
 # ---- the per-image summary and the two file formats (also used by mrcnn.app) -------------------------------------
 
-def counts_header(class_names):
-    """The header of counts.csv: "image", the class names without the background, "total"."""
-    return ["image"] + [str(c) for c in class_names[1:]] + ["total"]
+# What a detector may report about each image beside its cells (the keys it lists in its `reports` attribute, e.g.
+# mrcnn.detector.ScaledDetector's "scale"): {result key: [(counts.csv column, key of the result's record)]}.
+IMAGE_INFO = {"scale": [("pixel_size_um", "pixel_size_um"), ("red_cell_px", "red_cell_diameter_px"),
+                        ("scale_factor", "factor"), ("scale_source", "source")]}
 
 
-def counts_row(image, counts):
-    """A row of counts.csv: the image, its detections per class (class 1 first), their total."""
-    return [image] + list(counts) + [sum(counts)]
+def image_info_keys(model):
+    """The IMAGE_INFO keys `model` reports (its `reports` attribute), in IMAGE_INFO's order."""
+    reports = getattr(model, "reports", ())
+    return [key for key in IMAGE_INFO if key in reports]
+
+
+def counts_header(class_names, info=()):
+    """The header of counts.csv: "image", the class names without the background, "total", then the columns of the
+    IMAGE_INFO keys `info`."""
+    return (["image"] + [str(c) for c in class_names[1:]] + ["total"]
+            + [column for key in info for column, _ in IMAGE_INFO[key]])
+
+
+def counts_row(image, counts, info=(), result=None):
+    """A row of counts.csv: the image, its detections per class (class 1 first), their total, then the values of the
+    IMAGE_INFO keys `info` from `result` (a detect() dict or a journal entry; blank where missing)."""
+    extra = []
+    for key in info:
+        record = (result or {}).get(key) or {}
+        extra += ["" if record.get(field) is None else record.get(field) for _, field in IMAGE_INFO[key]]
+    return [image] + list(counts) + [sum(counts)] + extra
 
 
 def summarize_result(result, image_id, class_names, category_map=None, where=None):
@@ -235,14 +256,14 @@ def write_results_json(records, out):
     return count
 
 
-def _write_counts_from_journal(journal, counts_path, header):
+def _write_counts_from_journal(journal, counts_path, header, info):
     """counts.csv rewritten from the journal (a resumed run: rows of interrupted writes are dropped)."""
     tmp = counts_path + ".tmp"
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for entry in _journal_entries(journal):
-            writer.writerow(counts_row(entry["path"], entry["counts"]))
+            writer.writerow(counts_row(entry["path"], entry["counts"], info, entry))
     os.replace(tmp, counts_path)
 
 
@@ -315,13 +336,14 @@ def detect_files(model, paths, out_dir, class_names, category_map=None, image_id
     os.makedirs(out_dir, exist_ok=True)
     outputs = {"results": os.path.join(out_dir, RESULTS), "journal": os.path.join(out_dir, JOURNAL),
                "counts": os.path.join(out_dir, COUNTS), "overlays": out_dir if overlays else None}
-    header = counts_header(class_names)
+    info = image_info_keys(model)
+    header = counts_header(class_names, info)
     if os.path.exists(outputs["results"]):
         os.remove(outputs["results"])  # a results.json that exists belongs to a finished run
     done = set()
     if resume and os.path.isfile(outputs["journal"]):
         done = _read_journal(outputs["journal"], len(class_names) - 1)
-        _write_counts_from_journal(outputs["journal"], outputs["counts"], header)
+        _write_counts_from_journal(outputs["journal"], outputs["counts"], header, info)
     else:
         open(outputs["journal"], "w").close()
         with open(outputs["counts"], "w", newline="", encoding="utf-8") as f:
@@ -354,10 +376,11 @@ def detect_files(model, paths, out_dir, class_names, category_map=None, image_id
     def write(path, image, result):
         i = index_of[path]
         counts, records = summarize_result(result, image_ids[i], class_names, category_map, where=path)
-        journal.write(json.dumps({"path": path, "image_id": image_ids[i], "counts": counts, "results": records})
-                      + "\n")
+        entry = {"path": path, "image_id": image_ids[i], "counts": counts, "results": records}
+        entry.update({key: result.get(key) for key in info})
+        journal.write(json.dumps(entry) + "\n")
         journal.flush()
-        counts_csv.writerow(counts_row(path, counts))
+        counts_csv.writerow(counts_row(path, counts, info, result))
         counts_file.flush()
         if painter is not None:
             painter.submit(os.path.join(out_dir, _overlay_name(names[i])), image, result)

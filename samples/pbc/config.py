@@ -9,6 +9,8 @@ same network; `add_model_options` and `config_from_args` are the command lines' 
 that load a PBC model). `schedule` is the stage plan of a training run.
 """
 
+import argparse
+
 from mrcnn.config import Config
 from samples.pbc.classes import CLASS_NAMES
 
@@ -59,7 +61,7 @@ CPU_PRESET = {
 
 def make_config(inference=False, preset="paper", backbone=None, image_size=None, images_per_gpu=None,
                 gpu_count=None, steps_per_epoch=None, validation_steps=None, from_scratch=False,
-                recompute_backbone=False, learning_rate=None, optimizer=None):
+                recompute_backbone=False, learning_rate=None, optimizer=None, red_cell_diameter="pbc"):
     """A PbcConfig (or PbcInferenceConfig) with the command line's overrides applied.
 
     Args:
@@ -69,6 +71,8 @@ def make_config(inference=False, preset="paper", backbone=None, image_size=None,
         from_scratch: no pretrained weights: batch norm trains and Adam replaces SGD (see the README).
         recompute_backbone: Config.RECOMPUTE_BACKBONE (less memory for a slower step, training only).
         learning_rate, optimizer: Config.LEARNING_RATE and Config.OPTIMIZER ("SGD" or "ADAM"), applied last.
+        red_cell_diameter: Config.RED_CELL_DIAMETER, the scale the model knows: "pbc" (PBC's red cells at this image
+            size, samples/pbc/scale.py), None (no scale: images are resized as they come) or pixels.
     """
     if preset not in PRESETS:
         raise ValueError(f"preset {preset!r}: valid presets are {PRESETS}")
@@ -91,6 +95,10 @@ def make_config(inference=False, preset="paper", backbone=None, image_size=None,
         if validation_steps is not None:
             config.VALIDATION_STEPS = int(validation_steps)
         config.RECOMPUTE_BACKBONE = bool(recompute_backbone)
+    if red_cell_diameter == "pbc":
+        from samples.pbc.scale import pbc_training_diameter
+        red_cell_diameter = round(pbc_training_diameter(config.IMAGE_MAX_DIM), 2)
+    config.RED_CELL_DIAMETER = red_cell_diameter
     if from_scratch:
         config.TRAIN_BN = True
         config.OPTIMIZER = "ADAM"
@@ -140,14 +148,38 @@ def add_model_options(parser, training):
     if not training:
         parser.add_argument("--min-confidence", type=float, default=None,
                             help="DETECTION_MIN_CONFIDENCE (the paper: 0.75)")
+        parser.add_argument("--pixel-size", type=pixel_size, default="auto", metavar="{auto,off,UM}",
+                            help="µm per pixel of the images, to bring them to the scale the model trained at; "
+                                 "auto (default): measured per image from its red cells (7.5 µm); off: each image is "
+                                 "resized to the model's input as it comes")
+
+
+def pixel_size(text):
+    """--pixel-size's value: "auto", "off", or a positive number of µm per pixel."""
+    if text in ("auto", "off"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give auto, off, or the µm per pixel of the images (e.g. 0.1)")
+    return value
 
 
 def config_from_args(args, inference=False, start_weights=None):
     """The config of a command line (add_model_options' options, and train's). A training run that continues another
     (`start_weights`, the file --weights resolved to, is a checkpoint of a run) keeps that run's batch-norm mode,
     optimizer and learning rate (from its config.json) unless the command line names them; from scratch
-    (--weights none) batch norm trains."""
+    (--weights none) batch norm trains. The scale the model knows (RED_CELL_DIAMETER) is PBC's, none for a model of
+    synthetic smears (--dataset synthetic), and in inference the one the weights' run recorded, when it did."""
     from_scratch, optimizer, learning_rate = False, None, None
+    red_cell_diameter = None if getattr(args, "dataset", None) == "synthetic" else "pbc"
+    if inference and start_weights:
+        from mrcnn.training.checkpoints import read_run_config
+        from mrcnn.training.run import run_folder
+        saved = read_run_config(run_folder(start_weights)) or {}
+        red_cell_diameter = saved.get("RED_CELL_DIAMETER", red_cell_diameter)
     if not inference:
         saved = _continued_run_config(start_weights) or {}
         from_scratch = args.weights == "none" or saved.get("TRAIN_BN") is True
@@ -159,7 +191,7 @@ def config_from_args(args, inference=False, start_weights=None):
                          steps_per_epoch=getattr(args, "steps_per_epoch", None),
                          validation_steps=getattr(args, "validation_steps", None), from_scratch=from_scratch,
                          recompute_backbone=getattr(args, "recompute_backbone", False),
-                         learning_rate=learning_rate, optimizer=optimizer)
+                         learning_rate=learning_rate, optimizer=optimizer, red_cell_diameter=red_cell_diameter)
     if inference and getattr(args, "min_confidence", None) is not None:
         config.DETECTION_MIN_CONFIDENCE = args.min_confidence
     return config

@@ -46,13 +46,22 @@ def _need_annotations(args):
                          "MakeSense) and pass them with --annotations FILE.json")
 
 
-def _inference_model(config, args):
-    """(inference MaskRCNN with --weights loaded, weights path); the file is found before the model is built."""
-    path = resolve_weights(args.weights, args.logs, config.NAME)
+def _inference_config(args):
+    """(inference config, weights path): --weights is found first, then the config, which takes the scale the model
+    knows from the weights' run (config_from_args)."""
+    path = resolve_weights(args.weights, args.logs, PbcConfig.NAME)
+    return config_from_args(args, inference=True, start_weights=path), path
+
+
+def _inference_model(config, path, args):
+    """A detector of `config` with the weights `path` loaded, bringing each image to the model's scale first unless
+    --pixel-size off (mrcnn/detector.py)."""
+    from mrcnn.detector import ScaledDetector
     from mrcnn.model import MaskRCNN  # TensorFlow loads here, once the inputs have passed their checks
     model = MaskRCNN("inference", config, args.logs)
     model.load_weights(path)
-    return model, path
+    known = args.pixel_size if isinstance(args.pixel_size, float) else None
+    return ScaledDetector(model, pixel_size=known, rescale=args.pixel_size != "off")
 
 
 # ---- commands ---------------------------------------------------------------------------------------------------------
@@ -111,11 +120,10 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     _need_annotations(args)
-    config = config_from_args(args, inference=True)
-    resolve_weights(args.weights, args.logs, config.NAME)  # a missing file fails before the images are read
+    config, weights = _inference_config(args)  # a missing file fails before the images are read
     dataset = load_subset(args.dataset, args.subset, args.annotations, config.IMAGE_MAX_DIM)
     os.makedirs(args.out, exist_ok=True)  # an --out that cannot be a folder fails now, not after the detections
-    model, weights = _inference_model(config, args)
+    model = _inference_model(config, weights, args)
     from mrcnn.evaluation import read_losses, write_report
     from mrcnn.evaluation.dataset import detect_dataset, score_detections
     from mrcnn.training.run import run_folder
@@ -127,7 +135,9 @@ def cmd_evaluate(args):
         losses = None
     metrics = score_detections(detections, dataset.class_names, losses=losses,
                                source={"backbone": config.BACKBONE, "weights": weights, "dataset": args.dataset,
-                                       "subset": args.subset, "image_size": config.IMAGE_MAX_DIM})
+                                       "subset": args.subset, "image_size": config.IMAGE_MAX_DIM,
+                                       "pixel_size": str(args.pixel_size),
+                                       "red_cell_diameter": config.RED_CELL_DIAMETER})
     paths = write_report(metrics, args.out, title=f"PBC {args.subset}: {config.BACKBONE}")
     with open(paths["report"], encoding="utf-8") as f:
         print(f.read())
@@ -140,7 +150,8 @@ def cmd_detect(args):
     files = list_image_files(args.images)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out}: exists and is not a folder")
-    model, _ = _inference_model(config_from_args(args, inference=True), args)
+    config, weights = _inference_config(args)
+    model = _inference_model(config, weights, args)
     from mrcnn.streaming import detect_files
     progress = cli.progress_line("detecting")
     start = time.time()
@@ -171,10 +182,10 @@ def cmd_serve(args):
             load_metrics(args.eval)
     except (ImportError, FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from None  # one line, "pbc.py serve: error: ..." (mrcnn/cli.py)
-    config = config_from_args(args, inference=True)
+    config, weights = _inference_config(args)
     threshold = config.DETECTION_MIN_CONFIDENCE
     config.DETECTION_MIN_CONFIDENCE = min(args.floor, threshold)  # the model returns cells down to the floor
-    model, weights = _inference_model(config, args)
+    model = _inference_model(config, weights, args)
     serve(model, ["BG"] + CLASS_NAMES, weights=weights, eval_dir=args.eval, threshold=threshold, host=args.host,
           port=args.port, title="PBC Mask R-CNN", category_map=CATEGORY_MAP,
           differential={"classes": WHITE_CELL_CLASSES, "label": "white cells"})

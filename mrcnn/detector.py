@@ -1,0 +1,108 @@
+"""Detection at the scale the model knows: each image brought to the training scale first, and its scale reported.
+
+Shape shorthand: H, W: image height and width, N: detections of one image.
+
+    detector = ScaledDetector(model)              # model: an inference MaskRCNN; model.config.RED_CELL_DIAMETER
+    r = detector.detect([image])[0]               # Matterport's dict, in the image's coordinates, plus r["scale"]
+
+A model trained on one microscope's images knows cells at one size: Config.RED_CELL_DIAMETER, the red cells'
+diameter in pixels of its input. For every image the detector finds how large its red cells are
+(mrcnn/data/scale.py: measured on the image, or from a pixel size the user knows), resizes the image by the factor
+that brings them to that size, and detects on the result: in one call when it fits the model's input (padded, not
+resized again), through overlapping tiles when it is larger (mrcnn/tiling.py: a cell cut by a tile border is counted
+once). Boxes and masks come back in the image's own pixels. An image whose scale cannot be had (too few red cells, or
+ones that disagree) and a model without RED_CELL_DIAMETER are detected as Matterport does: resized whole to the input.
+
+An image within FIT_TOLERANCE of the input after rescaling is fitted into one tile instead of two: a few percent of
+scale is within the estimate's own error (docs/scale.md), two tiles would double the work.
+
+`r["scale"]`, reported per image by `pbc.py detect` (results.jsonl, counts.csv), `evaluate` and the web page:
+    {"source": "red cells" | "pixel size" | "none", "factor": resize factor applied or None,
+     "pixel_size_um": µm per pixel of the image or None, "red_cell_diameter_px": the image's red cells or None,
+     "red_cells": cells measured, "confident": bool, "reason": why there is no scale, or None}
+"""
+
+import logging
+
+from mrcnn.data.scale import RED_CELL_DIAMETER_UM, rescale_factor
+from mrcnn.tiling import detect_at_scale
+
+log = logging.getLogger(__name__)
+
+FIT_TOLERANCE = 0.1
+SOURCES = ("red cells", "pixel size", "none")
+
+
+class ScaledDetector:
+    """`detect` of an inference MaskRCNN, with each image first brought to the training scale (module notes).
+
+    Args:
+        model: anything with `config` (its RED_CELL_DIAMETER, IMAGE_MAX_DIM) and Matterport's `detect`.
+        pixel_size: µm per pixel of every image (a known microscope), or None to measure each image's red cells.
+        rescale: False detects every image as it comes (the scale is still measured and reported).
+    `config` is the model's, so the detector stands in for the model (streaming, the web page, evaluation);
+    `reports` names what it adds to each result (mrcnn/streaming.py writes it per image).
+    """
+
+    reports = ("scale",)
+
+    def __init__(self, model, pixel_size=None, rescale=True):
+        if pixel_size is not None and not (isinstance(pixel_size, (int, float)) and not isinstance(pixel_size, bool)
+                                           and pixel_size > 0):
+            raise ValueError(f"pixel_size must be a positive number of µm per pixel, or None, got {pixel_size!r}")
+        self.model = model
+        self.pixel_size = None if pixel_size is None else float(pixel_size)
+        self.rescale = bool(rescale)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def target_diameter(self):
+        """The red-cell diameter (pixels) the model trained at, or None."""
+        return getattr(self.model.config, "RED_CELL_DIAMETER", None)
+
+    def scale_of(self, image):
+        """(factor or None, the image's scale record as in the module notes)."""
+        target = self.target_diameter
+        if self.pixel_size is not None:
+            factor = None if target is None else rescale_factor(target_diameter_px=target,
+                                                                pixel_size=self.pixel_size)[0]
+            return factor, {"source": "pixel size", "factor": factor, "pixel_size_um": self.pixel_size,
+                            "red_cell_diameter_px": round(RED_CELL_DIAMETER_UM / self.pixel_size, 2),
+                            "red_cells": None, "confident": True, "reason": None}
+        if target is None:
+            return None, {"source": "none", "factor": None, "pixel_size_um": None, "red_cell_diameter_px": None,
+                          "red_cells": None, "confident": False,
+                          "reason": "the model has no training scale (Config.RED_CELL_DIAMETER)"}
+        factor, estimate = rescale_factor(image, target_diameter_px=target)
+        record = {"source": "red cells" if factor is not None else "none", "factor": factor}
+        record.update(estimate.to_dict())
+        return factor, record
+
+    def detect(self, images, verbose=0):
+        """Matterport's detect over a list of images, each at the training scale; every dict also has "scale"."""
+        results = []
+        for image in images:
+            factor, scale = self.scale_of(image)
+            if factor is not None and self.rescale:
+                factor = self._fitted(factor, image.shape[:2])
+                scale["factor"] = round(factor, 5)
+                result = detect_at_scale(self.model, image, factor)
+            else:
+                scale["factor"] = None
+                result = self.model.detect([image])[0]
+            result["scale"] = scale
+            results.append(result)
+            if verbose:
+                log.info("detected %d of %d images", len(results), len(images))
+        return results
+
+    def _fitted(self, factor, shape):
+        """`factor`, lowered to fit the image into one input when it overshoots by at most FIT_TOLERANCE."""
+        side = int(self.model.config.IMAGE_MAX_DIM)
+        longest = max(shape) * factor
+        if side < longest <= side * (1 + FIT_TOLERANCE):
+            return side / max(shape)
+        return factor
