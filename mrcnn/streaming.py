@@ -64,6 +64,17 @@ def read_image_file(path):
     return read_image_rgb(path)
 
 
+def readable_images(paths, read_image=None):
+    """The images of `paths` that can be read (`read_image`, default read_image_file), one at a time; the others are
+    skipped with a logged warning (detect_files reports them in its summary)."""
+    read_image = read_image or read_image_file
+    for path in paths:
+        try:
+            yield read_image(path)
+        except (ValueError, OSError) as error:
+            log.warning("skipped %s: %s", path, error)
+
+
 def default_names(paths):
     """Unique names of image files: the base names, or, when two base names collide, the paths relative to the
     files' common folder (with "/" separators)."""

@@ -108,3 +108,19 @@ def test_detect_files_writes_the_scale_per_image(tmp_path):
     assert blank[-1] == "none" and blank[3:6] == ["", "", ""]
     journal = [json.loads(line) for line in open(tmp_path / "out" / "results.jsonl")]
     assert journal[0]["scale"]["source"] == "red cells" and journal[1]["scale"]["reason"]
+
+
+def test_calibrate_pools_the_sets_red_cells_for_every_image():
+    model = SizeModel(red_cell_diameter=12.0)
+    detector = ScaledDetector(model)
+    fields = [disc_field((240, 240), diameter, seed=seed) for seed, diameter in enumerate((23.0, 24.0, 25.0))]
+    pooled = detector.calibrate(fields + [np.full((60, 60, 3), 230, np.uint8)])
+    assert pooled["images"] == 4 and pooled["measured"] == 3 and pooled["diameter_px"] == pytest.approx(24, rel=0.1)
+    blank = detector.detect([np.full((90, 90, 3), 230, np.uint8)])[0]["scale"]  # no red cells of its own
+    assert blank["source"] == "red cells" and blank["pooled_diameter_px"] == pooled["diameter_px"]
+    assert blank["factor"] == pytest.approx(12.0 / pooled["diameter_px"], abs=1e-4)
+    assert blank["red_cell_diameter_px"] is None and blank["reason"]  # its own estimate, reported as it is
+    nothing = ScaledDetector(SizeModel())
+    assert nothing.calibrate([np.full((60, 60, 3), 230, np.uint8)])["diameter_px"] is None
+    assert nothing.pooled is None
+    assert ScaledDetector(SizeModel(), pixel_size=0.1).calibrate(fields) is None

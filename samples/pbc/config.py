@@ -148,22 +148,25 @@ def add_model_options(parser, training):
     if not training:
         parser.add_argument("--min-confidence", type=float, default=None,
                             help="DETECTION_MIN_CONFIDENCE (the paper: 0.75)")
-        parser.add_argument("--pixel-size", type=pixel_size, default="auto", metavar="{auto,off,UM}",
+        parser.add_argument("--pixel-size", type=pixel_size, default="auto", metavar="{auto,each,off,UM}",
                             help="µm per pixel of the images, to bring them to the scale the model trained at; "
-                                 "auto (default): measured per image from its red cells (7.5 µm); off: each image is "
-                                 "resized to the model's input as it comes")
+                                 "auto (default): from the red cells (7.5 µm) of up to 50 of the images, their "
+                                 "median used for all (one microscope); each: every image measured on its own "
+                                 "(images of several microscopes); off: each image resized to the model's input as "
+                                 "it comes")
 
 
 def pixel_size(text):
-    """--pixel-size's value: "auto", "off", or a positive number of µm per pixel."""
-    if text in ("auto", "off"):
+    """--pixel-size's value: "auto", "each", "off", or a positive number of µm per pixel."""
+    if text in ("auto", "each", "off"):
         return text
     try:
         value = float(text)
     except ValueError:
         value = 0.0
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: give auto, off, or the µm per pixel of the images (e.g. 0.1)")
+        raise argparse.ArgumentTypeError(f"{text!r}: give auto, each, off, or the µm per pixel of the images (e.g. "
+                                         "0.1)")
     return value
 
 

@@ -34,6 +34,7 @@ from mrcnn.weights import CHOICES as WEIGHTS_CHOICES, resolve_weights  # noqa: E
 from samples.pbc.classes import CLASS_NAMES, WHITE_CELL_CLASSES  # noqa: E402
 from samples.pbc.config import PbcConfig, add_model_options, config_from_args, schedule  # noqa: E402
 from samples.pbc.datasets import load_subset  # noqa: E402
+from samples.pbc.models import inference_config, inference_detector, spread  # noqa: E402
 
 log = logging.getLogger("pbc")
 CATEGORY_MAP = {i + 1: i + 1 for i in range(len(CLASS_NAMES))}  # COCO category id = class id in detect's outputs
@@ -44,24 +45,6 @@ def _need_annotations(args):
         raise UsageError(f"--dataset {args.dataset} has no masks: PBC ships class folders only. Make instance "
                          "annotations first (`pbc.py annotate --dataset DIR --out FILE.json`, or label with "
                          "MakeSense) and pass them with --annotations FILE.json")
-
-
-def _inference_config(args):
-    """(inference config, weights path): --weights is found first, then the config, which takes the scale the model
-    knows from the weights' run (config_from_args)."""
-    path = resolve_weights(args.weights, args.logs, PbcConfig.NAME)
-    return config_from_args(args, inference=True, start_weights=path), path
-
-
-def _inference_model(config, path, args):
-    """A detector of `config` with the weights `path` loaded, bringing each image to the model's scale first unless
-    --pixel-size off (mrcnn/detector.py)."""
-    from mrcnn.detector import ScaledDetector
-    from mrcnn.model import MaskRCNN  # TensorFlow loads here, once the inputs have passed their checks
-    model = MaskRCNN("inference", config, args.logs)
-    model.load_weights(path)
-    known = args.pixel_size if isinstance(args.pixel_size, float) else None
-    return ScaledDetector(model, pixel_size=known, rescale=args.pixel_size != "off")
 
 
 # ---- commands ---------------------------------------------------------------------------------------------------------
@@ -120,10 +103,11 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     _need_annotations(args)
-    config, weights = _inference_config(args)  # a missing file fails before the images are read
+    config, weights = inference_config(args)  # a missing file fails before the images are read
     dataset = load_subset(args.dataset, args.subset, args.annotations, config.IMAGE_MAX_DIM)
     os.makedirs(args.out, exist_ok=True)  # an --out that cannot be a folder fails now, not after the detections
-    model = _inference_model(config, weights, args)
+    model = inference_detector(config, weights, args,
+                             sample=lambda: (dataset.load_image(i) for i in spread(list(dataset.image_ids))))
     from mrcnn.evaluation import read_losses, write_report
     from mrcnn.evaluation.dataset import detect_dataset, score_detections
     from mrcnn.training.run import run_folder
@@ -150,9 +134,9 @@ def cmd_detect(args):
     files = list_image_files(args.images)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out}: exists and is not a folder")
-    config, weights = _inference_config(args)
-    model = _inference_model(config, weights, args)
-    from mrcnn.streaming import detect_files
+    config, weights = inference_config(args)
+    from mrcnn.streaming import detect_files, readable_images
+    model = inference_detector(config, weights, args, sample=lambda: readable_images(spread(files)))
     progress = cli.progress_line("detecting")
     start = time.time()
     summary = detect_files(model, files, args.out, ["BG"] + CLASS_NAMES, category_map=CATEGORY_MAP,
@@ -182,10 +166,10 @@ def cmd_serve(args):
             load_metrics(args.eval)
     except (ImportError, FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from None  # one line, "pbc.py serve: error: ..." (mrcnn/cli.py)
-    config, weights = _inference_config(args)
+    config, weights = inference_config(args)
     threshold = config.DETECTION_MIN_CONFIDENCE
     config.DETECTION_MIN_CONFIDENCE = min(args.floor, threshold)  # the model returns cells down to the floor
-    model = _inference_model(config, weights, args)
+    model = inference_detector(config, weights, args)
     serve(model, ["BG"] + CLASS_NAMES, weights=weights, eval_dir=args.eval, threshold=threshold, host=args.host,
           port=args.port, title="PBC Mask R-CNN", category_map=CATEGORY_MAP,
           differential={"classes": WHITE_CELL_CLASSES, "label": "white cells"})

@@ -131,7 +131,8 @@ def test_pbc_evaluate_and_the_evaluation_cli_agree(pbc_folder, tmp_path, monkeyp
     weights = tmp_path / "run" / "fixed.weights.h5"
     weights.parent.mkdir()
     weights.write_bytes(b"")  # resolve_weights needs a file; the stand-in model never reads it
-    monkeypatch.setattr(pbc, "_inference_model", lambda config, path, args: FixedDetector(config, detections))
+    monkeypatch.setattr(pbc, "inference_detector", lambda config, path, args, sample=None: FixedDetector(config,
+                                                                                                  detections))
     monkeypatch.setattr(evaluation, "read_losses", _no_losses)  # no training run: Table 3 is left out
     model = ["--backbone", "tiny", "--preset", "cpu", "--image-size", "64"]
     assert pbc.main(["evaluate", "--dataset", str(root), "--annotations", str(gt), "--subset", "val", "--weights",
