@@ -14,13 +14,19 @@ little from slide to slide. `SmearAugmentation` draws, per image and from the ca
                the border with the image's reflection (masks with zeros);
     colour     each channel multiplied by 1 + u (u uniform in +-channel_gain: white balance, stain hue), then
                brightness x (1 + u_b), contrast about the image mean x (1 + u_c), saturation (the distance from the
-               pixel's grey value) x (1 + u_s), each u uniform in +-its amount; rounded and clipped to 0..255.
+               pixel's grey value) x (1 + u_s), each u uniform in +-its amount; rounded and clipped to 0..255;
+    imaging    (all off by default; the "labs" preset turns them on) a hue turn by u_h of the colour circle; the
+               stain's two dyes (haematoxylin and eosin, skimage's HED deconvolution) each scaled by 1 + u and
+               shifted by u (u uniform in +-stain: Tellez et al. 2018); a gamma exp(u_g); with probability
+               blur[0] a Gaussian blur of sigma uniform in [0, blur[1]] (a camera out of focus); with probability
+               jpeg[0] a JPEG round trip at a quality uniform in [jpeg[1], 95].
 
 Masks follow the geometry (nearest-neighbour resizing) and never the colours. The object is a plain callable with
 the `f(image, mask, rng) -> (image, mask)` contract of `mrcnn.data.augment.apply_augmentation`, so it serves both
 `MaskRCNN.train(augmentation=...)` and the backbone's pretraining (with N = 0 masks). Each amount 0 turns its part
 off; `SmearAugmentation(scale=0, channel_gain=0, brightness=0, contrast=0, saturation=0)` is flips and rotations
-only.
+only. PRESETS names the settings the command lines offer (`--augmentation`): "pbc", the small variations of one
+lab's scanner, and "labs", the zoom from half to twice the size and the stains, lamps, cameras and focus of others.
 """
 
 import math
@@ -39,22 +45,32 @@ class SmearAugmentation:
     numpy.random.Generator; returns (uint8 [H, W, 3], bool [H, W, N]).
     """
 
-    def __init__(self, scale=0.15, channel_gain=0.05, brightness=0.08, contrast=0.1, saturation=0.1):
+    def __init__(self, scale=0.15, channel_gain=0.05, brightness=0.08, contrast=0.1, saturation=0.1, hue=0.0,
+                 stain=0.0, gamma=0.0, blur=(0.0, 0.0), jpeg=(0.0, 95)):
         for name, value in (("scale", scale), ("channel_gain", channel_gain), ("brightness", brightness),
-                            ("contrast", contrast), ("saturation", saturation)):
+                            ("contrast", contrast), ("saturation", saturation), ("hue", hue), ("stain", stain),
+                            ("gamma", gamma)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value < 0 or (name != "scale" and value >= 1):
-                valid = "a number >= 0" if name == "scale" else "a number in [0, 1)"
+                    or value < 0 or (name not in ("scale", "gamma") and value >= 1):
+                valid = "a number >= 0" if name in ("scale", "gamma") else "a number in [0, 1)"
                 raise ValueError(f"SmearAugmentation: {name}={value!r}; valid: {valid}")
+        if len(blur) != 2 or not 0 <= blur[0] <= 1 or not blur[1] >= 0:
+            raise ValueError(f"SmearAugmentation: blur={blur!r}; valid: (probability in [0, 1], largest sigma >= 0)")
+        if len(jpeg) != 2 or not 0 <= jpeg[0] <= 1 or not 1 <= jpeg[1] <= 95:
+            raise ValueError(f"SmearAugmentation: jpeg={jpeg!r}; valid: (probability in [0, 1], lowest quality 1-95)")
         self.scale = float(scale)
         self.channel_gain = float(channel_gain)
         self.brightness = float(brightness)
         self.contrast = float(contrast)
         self.saturation = float(saturation)
+        self.hue, self.stain, self.gamma = float(hue), float(stain), float(gamma)
+        self.blur = (float(blur[0]), float(blur[1]))
+        self.jpeg = (float(jpeg[0]), int(jpeg[1]))
 
     def __repr__(self):
         return (f"SmearAugmentation(scale={self.scale}, channel_gain={self.channel_gain}, "
-                f"brightness={self.brightness}, contrast={self.contrast}, saturation={self.saturation})")
+                f"brightness={self.brightness}, contrast={self.contrast}, saturation={self.saturation}, "
+                f"hue={self.hue}, stain={self.stain}, gamma={self.gamma}, blur={self.blur}, jpeg={self.jpeg})")
 
     def __call__(self, image, mask, rng):
         image = np.asarray(image)
@@ -72,7 +88,38 @@ class SmearAugmentation:
             zoom = math.exp(rng.uniform(-1.0, 1.0) * math.log1p(self.scale))
             image, mask = _zoom(np.ascontiguousarray(image), np.ascontiguousarray(mask), zoom, rng)
         image = self._colour(image, rng)
+        image = self._imaging(np.ascontiguousarray(image), rng)
         return np.ascontiguousarray(image), np.ascontiguousarray(mask)
+
+    def _imaging(self, image, rng):
+        """Hue, stain, gamma, blur and JPEG (module notes); each part off when its amount is 0."""
+        if self.hue:
+            hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)  # OpenCV's hue: 0..179 for the whole circle
+            turn = int(round(rng.uniform(-self.hue, self.hue) * 180))
+            hsv[:, :, 0] = ((hsv[:, :, 0].astype(np.int16) + turn) % 180).astype(np.uint8)
+            image = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+        if self.stain:
+            from skimage.color import hed2rgb, rgb2hed
+            hed = rgb2hed(image)
+            scale = 1.0 + rng.uniform(-self.stain, self.stain, size=3)
+            shift = rng.uniform(-self.stain, self.stain, size=3)
+            shift[2] = 0.0  # the third channel (DAB) is not a dye of these smears
+            hed = hed * scale + shift * np.abs(hed).max(axis=(0, 1))
+            image = np.clip(np.rint(hed2rgb(hed) * 255.0), 0, 255).astype(np.uint8)
+        if self.gamma:
+            exponent = math.exp(rng.uniform(-self.gamma, self.gamma))
+            table = np.clip(np.rint(255.0 * (np.arange(256) / 255.0) ** exponent), 0, 255).astype(np.uint8)
+            image = cv2.LUT(image, table)
+        if self.blur[0] and rng.random() < self.blur[0]:
+            sigma = rng.uniform(0.0, self.blur[1])
+            if sigma > 0.05:
+                image = cv2.GaussianBlur(image, (0, 0), sigma)
+        if self.jpeg[0] and rng.random() < self.jpeg[0]:
+            quality = int(rng.integers(self.jpeg[1], 96))
+            ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if ok:
+                image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)  # channel order is kept: encoded and decoded alike
+        return image
 
     def _colour(self, image, rng):
         """The four colour changes, which are all affine in the pixel, as one 3x4 matrix applied by cv2.transform."""
@@ -92,6 +139,20 @@ class SmearAugmentation:
         matrix[:, :3] = contrast * brightness * towards_grey @ np.diag(gains)
         matrix[:, 3] = (1.0 - contrast) * mean
         return cv2.transform(np.ascontiguousarray(image, dtype=np.uint8), matrix)  # rounded, saturated to 0..255
+
+
+PRESETS = {
+    "pbc": dict(),  # the class defaults: one lab's scanner
+    "labs": dict(scale=1.0, channel_gain=0.1, brightness=0.2, contrast=0.3, saturation=0.3, hue=0.06, stain=0.05,
+                 gamma=0.3, blur=(0.5, 2.0), jpeg=(0.3, 40)),
+}
+
+
+def augmentation(preset, **overrides):
+    """The SmearAugmentation of a PRESETS name (ValueError listing them otherwise), with `overrides` applied."""
+    if preset not in PRESETS:
+        raise ValueError(f"augmentation {preset!r}: valid presets are {sorted(PRESETS)}")
+    return SmearAugmentation(**{**PRESETS[preset], **overrides})
 
 
 def _resize_masks(mask, size):
