@@ -29,8 +29,8 @@ Command (from the repository root; model options as `pbc.py evaluate` takes them
     .venv/bin/python benchmarks/other_labs.py --weights out/pbc/detector_small_192.weights.h5 --backbone small \\
         --preset cpu --image-size 192 --out out/other_labs [--min-confidence 0.3] [--scale bccd=0.36 raabin=0.28]
 Writes into --out: other_labs.json (every figure, per image too) and sheet_<source>.png (the worst images: ground-
-truth white cells green when found, red when missed; detections with their masks: white cells blue, erythroblasts
-magenta, platelets yellow, other classes grey).
+truth white cells, boxes or the expert's mask outline, green when found, red when missed; detections with their
+masks: white cells cyan, erythroblasts magenta, platelets yellow, other classes grey).
 
 Shape shorthand:
     H, W: image height and width, N: ground-truth boxes of one image, D: detections of one image.
@@ -136,8 +136,8 @@ def top_white_class(pred):
 
 
 def run_source(samples, detect, progress=None):
-    """[{"name", "path", "gt", "pred" (no masks), "seconds", and for masked sources "truth_class", "top1",
-    "mask_iou_best", "mask_iou_top"}] of every sample. progress(done) is called after each image."""
+    """[{"name", "path", "gt", "pred" (no masks), "seconds", and for masked sources "truth_class", "truth_mask",
+    "top1", "mask_iou_best", "mask_iou_top"}] of every sample. progress(done) is called after each image."""
     rows = []
     for sample in samples:
         image = read_rgb(sample.path)
@@ -146,7 +146,7 @@ def run_source(samples, detect, progress=None):
         row = {"name": sample.name, "path": sample.path, "gt": sample.gt, "seconds": time.perf_counter() - start,
                "pred": {k: np.asarray(pred[k]) for k in ("rois", "class_ids", "scores")}}
         if sample.truth_mask is not None:
-            row["truth_class"] = sample.truth_class
+            row["truth_class"], row["truth_mask"] = sample.truth_class, sample.truth_mask
             row["top1"] = top_white_class(pred)
             row["mask_iou_best"], row["mask_iou_top"] = _mask_ious(sample.truth_mask, pred)
         rows.append(row)
@@ -288,7 +288,7 @@ def worst_rows(rows, figures, count):
     return [i for i in order if badness(i) > (0, 0.15)][:count]
 
 
-COLOURS = {"white": (0.2, 0.45, 1.0), "erythroblast": (1.0, 0.0, 1.0), "platelet": (1.0, 0.85, 0.0),
+COLOURS = {"white": (0.0, 0.9, 1.0), "erythroblast": (1.0, 0.0, 1.0), "platelet": (1.0, 0.85, 0.0),
            "other": (0.6, 0.6, 0.6)}
 
 
@@ -297,35 +297,52 @@ def _colour(class_id):
     return COLOURS["white"] if class_id in WHITE_IDS else COLOURS.get(name, COLOURS["other"])
 
 
-def contact_sheet(rows, figures, indices, detect, out_png, tile=256, columns=4):
-    """A PNG grid of the chosen rows: detections (masks and boxes, detected again) over the image, ground-truth
-    white cells green when found, red when missed, and a caption. Returns the path, or None with nothing to show."""
-    from PIL import Image, ImageDraw
+def _tile(image, pred, row, missed, tile):
+    """uint8 [h, w, 3], the longer side `tile`: the detections' masks (blended and outlined) and boxes over the
+    image, the ground-truth white cells (wbc_masks: the expert's mask outline, else the box) green when found, red
+    when missed. Drawn at tile scale, so that thin outlines stay visible."""
+    from PIL import Image
+    from skimage.segmentation import find_boundaries
 
     from mrcnn import visualize
+    factor = tile / max(image.shape[:2])
+    size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))  # (width, height)
+
+    def small(mask):
+        return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.NEAREST)) > 127
+
+    masks = np.stack([small(m) for m in np.moveaxis(pred["masks"], -1, 0)], axis=-1) if len(pred["scores"]) else \
+        np.zeros(size[::-1] + (0,), bool)
+    colours = [_colour(c) for c in pred["class_ids"]]
+    out = visualize.draw_instances(np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR)),
+                                   np.asarray(pred["rois"]) * factor, masks, pred["class_ids"], PRED_NAMES,
+                                   colors=colours, alpha=0.25)
+    for i, colour in enumerate(colours):
+        out[find_boundaries(masks[..., i], mode="inner")] = [round(255 * c) for c in colour]
+    for j in np.where(np.isin(row["gt"]["class_ids"], TARGETS[0].gt_classes))[0]:
+        colour = (220, 0, 0) if j in missed else (0, 170, 0)
+        if "truth_mask" in row:
+            out[find_boundaries(small(row["truth_mask"]), mode="thick")] = colour
+        else:
+            visualize.draw_box(out, row["gt"]["boxes"][j] * factor, colour, 2)
+    return out
+
+
+def contact_sheet(rows, figures, indices, detect, out_png, tile=256, columns=4):
+    """A PNG grid of the chosen rows (detected again; see _tile) with the file name and what went wrong below each.
+    Returns the path, or None with nothing to show."""
+    from PIL import Image, ImageDraw
     if not indices:
         return None
     text = 28
     sheet = Image.new("RGB", (columns * tile, -(-len(indices) // columns) * (tile + text)), "white")
     pen = ImageDraw.Draw(sheet)
     for k, i in enumerate(indices):
-        row = rows[i]
+        row, white = rows[i], figures["per_image"][i]["white"]
         image = read_rgb(row["path"])
-        pred = detect(image)
-        overlay = visualize.draw_instances(image, pred["rois"], pred["masks"], pred["class_ids"], PRED_NAMES,
-                                           colors=[_colour(c) for c in pred["class_ids"]], alpha=0.3)
-        white_ids = TARGETS[0].gt_classes
-        gi = np.where(np.isin(row["gt"]["class_ids"], white_ids))[0]
-        missed = set(figures["per_image"][i]["white"]["missed"])
-        thickness = max(1, round(max(image.shape[:2]) / 160))
-        for j in gi:
-            visualize.draw_box(overlay, row["gt"]["boxes"][j], (220, 0, 0) if j in missed else (0, 170, 0),
-                               thickness)
-        im = Image.fromarray(overlay)
-        im.thumbnail((tile, tile))
+        im = Image.fromarray(_tile(image, detect(image), row, set(white["missed"]), tile))
         x, y = (k % columns) * tile, (k // columns) * (tile + text)
         sheet.paste(im, (x + (tile - im.width) // 2, y + (tile - im.height) // 2))
-        white = figures["per_image"][i]["white"]
         caption = f"found {white['matched']}/{white['boxes']}, false {white['detections'] - white['matched']}"
         if "top1" in row:
             caption = f"{row['truth_class'][:4]}->{row['top1'][:4]} IoU {row['mask_iou_best']:.2f}"
@@ -334,7 +351,6 @@ def contact_sheet(rows, figures, indices, detect, out_png, tile=256, columns=4):
     os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
     sheet.save(out_png)
     return out_png
-
 
 
 # ---- command line ----------------------------------------------------------------------------------------------------

@@ -106,6 +106,11 @@ def test_wbc_masks_top1_and_mask_iou(tmp_path):
     matrix = dict(zip(figures["confusion"]["rows"], figures["confusion"]["matrix"]))
     assert matrix["neutrophil"][figures["confusion"]["columns"].index("neutrophil")] == 1
     assert matrix["basophil"][-1] == 1  # the basophil's row: "none"
+    assert bench.worst_rows(rows, figures, 5) == [1, 0]  # 002: no white cell found; 001: the neutrophil, IoU 1
+    sheet = bench.contact_sheet(rows, figures, [1, 0], detect, str(tmp_path / "sheet.png"), tile=80, columns=2)
+    with Image.open(sheet) as im:
+        tile = np.asarray(im.convert("RGB"))[:80, 80:160]  # 001 drawn at 80 px: the expert's outline green (found)
+    assert (np.abs(tile.astype(int) - [0, 170, 0]).sum(-1) == 0).sum() > 50
     summary = bench.summary_table({"wbc_masks": {"figures": figures, "scale": "fit", "seconds": 1.0}})
     assert "| wbc_masks | 2 | fit |" in summary and "| top1 >= 0.85, mask_iou_mean >= 0.88 | no |" in summary
 
