@@ -28,9 +28,9 @@ the CPU recipe is about 74 px across in the 192 px network input (the median box
 Command (from the repository root; model options as `pbc.py evaluate` takes them):
     .venv/bin/python benchmarks/other_labs.py --weights out/pbc/detector_small_192.weights.h5 --backbone small \\
         --preset cpu --image-size 192 --out out/other_labs [--min-confidence 0.3] [--scale bccd=0.36 raabin=0.28]
-Writes into --out: other_labs.json (every figure, per image too) and sheet_<source>.png (the worst images: ground-
-truth white cells, boxes or the expert's mask outline, green when found, red when missed; detections with their
-masks: white cells cyan, erythroblasts magenta, platelets yellow, other classes grey).
+Writes into --out: other_labs.json (every figure, per image too) and sheet_<source>.png (the worst images,
+benchmarks/other_labs_sheet.py: ground-truth white cells, boxes or the expert's mask outline, green when found, red
+when missed; detections with their masks: white cells cyan, erythroblasts magenta, platelets yellow, others grey).
 
 Shape shorthand:
     H, W: image height and width, N: ground-truth boxes of one image, D: detections of one image.
@@ -48,6 +48,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from benchmarks import wbc_masks  # noqa: E402
+from benchmarks.other_labs_sheet import draw_tile, save_sheet  # noqa: E402
 from mrcnn.data.yolo import TXL_PBC_CLASSES, read_yolo_folder  # noqa: E402
 from mrcnn.evaluation.box_truth import Target, score_box_detections  # noqa: E402
 from mrcnn.evaluation.evaluate import to_jsonable  # noqa: E402
@@ -292,65 +293,24 @@ COLOURS = {"white": (0.0, 0.9, 1.0), "erythroblast": (1.0, 0.0, 1.0), "platelet"
            "other": (0.6, 0.6, 0.6)}
 
 
-def _colour(class_id):
-    name = PRED_NAMES[class_id]
-    return COLOURS["white"] if class_id in WHITE_IDS else COLOURS.get(name, COLOURS["other"])
-
-
-def _tile(image, pred, row, missed, tile):
-    """uint8 [h, w, 3], the longer side `tile`: the detections' masks (blended and outlined) and boxes over the
-    image, the ground-truth white cells (wbc_masks: the expert's mask outline, else the box) green when found, red
-    when missed. Drawn at tile scale, so that thin outlines stay visible."""
-    from PIL import Image
-    from skimage.segmentation import find_boundaries
-
-    from mrcnn import visualize
-    factor = tile / max(image.shape[:2])
-    size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))  # (width, height)
-
-    def small(mask):
-        return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.NEAREST)) > 127
-
-    masks = np.stack([small(m) for m in np.moveaxis(pred["masks"], -1, 0)], axis=-1) if len(pred["scores"]) else \
-        np.zeros(size[::-1] + (0,), bool)
-    colours = [_colour(c) for c in pred["class_ids"]]
-    out = visualize.draw_instances(np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR)),
-                                   np.asarray(pred["rois"]) * factor, masks, pred["class_ids"], PRED_NAMES,
-                                   colors=colours, alpha=0.25)
-    for i, colour in enumerate(colours):
-        out[find_boundaries(masks[..., i], mode="inner")] = [round(255 * c) for c in colour]
-    for j in np.where(np.isin(row["gt"]["class_ids"], TARGETS[0].gt_classes))[0]:
-        colour = (220, 0, 0) if j in missed else (0, 170, 0)
-        if "truth_mask" in row:
-            out[find_boundaries(small(row["truth_mask"]), mode="thick")] = colour
-        else:
-            visualize.draw_box(out, row["gt"]["boxes"][j] * factor, colour, 2)
-    return out
-
-
 def contact_sheet(rows, figures, indices, detect, out_png, tile=256, columns=4):
-    """A PNG grid of the chosen rows (detected again; see _tile) with the file name and what went wrong below each.
-    Returns the path, or None with nothing to show."""
-    from PIL import Image, ImageDraw
-    if not indices:
-        return None
-    text = 28
-    sheet = Image.new("RGB", (columns * tile, -(-len(indices) // columns) * (tile + text)), "white")
-    pen = ImageDraw.Draw(sheet)
-    for k, i in enumerate(indices):
+    """The chosen rows, detected again, as a PNG grid (benchmarks/other_labs_sheet.py) captioned with the file name
+    and what went wrong. Returns the path, or None with nothing to show."""
+    tiles = []
+    for i in indices:
         row, white = rows[i], figures["per_image"][i]["white"]
         image = read_rgb(row["path"])
-        im = Image.fromarray(_tile(image, detect(image), row, set(white["missed"]), tile))
-        x, y = (k % columns) * tile, (k // columns) * (tile + text)
-        sheet.paste(im, (x + (tile - im.width) // 2, y + (tile - im.height) // 2))
+        pred = detect(image)
+        colours = [COLOURS["white"] if c in WHITE_IDS else COLOURS.get(PRED_NAMES[c], COLOURS["other"])
+                   for c in pred["class_ids"]]
+        gi = np.where(np.isin(row["gt"]["class_ids"], TARGETS[0].gt_classes))[0]
+        pixels = draw_tile(image, pred, PRED_NAMES, colours, row["gt"]["boxes"][gi],
+                           [j not in white["missed"] for j in gi], row.get("truth_mask"), tile)
         caption = f"found {white['matched']}/{white['boxes']}, false {white['detections'] - white['matched']}"
         if "top1" in row:
             caption = f"{row['truth_class'][:4]}->{row['top1'][:4]} IoU {row['mask_iou_best']:.2f}"
-        pen.text((x + 2, y + tile), row["name"][:tile // 7], fill=(0, 0, 0))
-        pen.text((x + 2, y + tile + 13), caption, fill=(160, 40, 0))
-    os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
-    sheet.save(out_png)
-    return out_png
+        tiles.append((pixels, row["name"], caption))
+    return save_sheet(tiles, out_png, tile, columns)
 
 
 # ---- command line ----------------------------------------------------------------------------------------------------
