@@ -22,8 +22,8 @@ the scoring (make_detect): the model's own resize by default (every image fitted
 the image resized by F (mrcnn.data.mold.mold_at_scale; results mapped back to the original pixels). A PBC cell of
 the CPU recipe is about 74 px across in the 192 px network input (the median box side of the white cells of
 `pbc.py annotate`); the median white-cell box is 203 px in bccd, 262 px in raabin and 75 px in wbc_masks, so
---scale bccd=0.36 raabin=0.28 wbc_masks=1 feeds their cells at PBC's training size (the default fit feeds them at
-61, 88 and 122 px).
+--scale bccd=0.36 raabin=0.28 wbc_masks=1 feeds their boxes at PBC's size (the default fit feeds them at 61, 88 and
+122 px). The make pbc model finds most at larger scales, about 100-120 px (bccd=0.5, raabin=0.4; samples/pbc/README.md).
 
 Command (from the repository root; model options as `pbc.py evaluate` takes them):
     .venv/bin/python benchmarks/other_labs.py --weights out/pbc/detector_small_192.weights.h5 --backbone small \\
