@@ -15,32 +15,17 @@ Shape shorthand:
 """
 
 import argparse
-import csv
 import os
 import sys
 import time
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from benchmarks.wbc_masks import DEFAULT_DATA, WBC_CLASSES, read_classes, read_pair  # noqa: E402
 from mrcnn.utils import compute_overlaps_masks  # noqa: E402
 from samples.pbc.segmenter import segment_cell  # noqa: E402
-
-DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "wbc_masks")
-WBC_CLASSES = {1: "neutrophil", 2: "lymphocyte", 3: "monocyte", 4: "eosinophil", 5: "basophil"}
-
-
-def read_classes(data_dir):
-    """{image number: class name} from data_dir/classes.csv (header "image ID,class label")."""
-    path = os.path.join(data_dir, "classes.csv")
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    try:
-        return {int(r[0]): WBC_CLASSES[int(r[1])] for r in rows[1:] if r}
-    except (KeyError, ValueError, IndexError) as error:
-        raise ValueError(f"{path}: rows must be 'image ID,class label' with labels 1-5; {error}") from error
 
 
 def evaluate(data_dir, limit=None):
@@ -48,8 +33,7 @@ def evaluate(data_dir, limit=None):
     classes = read_classes(data_dir)
     rows = []
     for number in sorted(classes)[:limit]:
-        image = np.asarray(Image.open(os.path.join(data_dir, f"{number:03d}.bmp")).convert("RGB"))
-        truth = np.asarray(Image.open(os.path.join(data_dir, f"{number:03d}.png"))) > 0  # [H, W]: 128 or 255
+        image, truth = read_pair(data_dir, number)  # truth [H, W]: png 128 or 255
         start = time.time()
         result = segment_cell(image, classes[number])
         seconds = time.time() - start

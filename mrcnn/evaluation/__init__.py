@@ -11,9 +11,10 @@ Shape shorthand:
 
 Modules: records (input validation), ap (11-point, all-point, 101-point interpolation), matterport (Matterport's
 matching, Table 4), coco_style (pycocotools' rules), classification (Tables 5 and 6), semantic (seed 003),
-objects (seed 004, GlaS), losses (Table 3 from TensorBoard events), coco_io (COCO files), evaluate (the
-metrics.json dict), report and plots (Markdown and PNGs), paper (the published values), callback (validation mAP
-during training; imports TensorFlow, so it is loaded on first use).
+objects (seed 004, GlaS), box_truth (detections against box-only ground truth, e.g. YOLO labels), losses (Table 3
+from TensorBoard events), coco_io (COCO files), evaluate (the metrics.json dict), report and plots (Markdown and
+PNGs), paper (the published values), callback (validation mAP during training; imports TensorFlow, so it is loaded
+on first use).
 """
 
 from mrcnn.evaluation.coco_io import (load_coco_gt, load_coco_results, score_with_pycocotools, to_coco_gt,

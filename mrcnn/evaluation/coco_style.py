@@ -54,16 +54,17 @@ def _iou_from_intersection(inter, dt_area, gt_area, iscrowd):
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
-def match_image(ious, ignore, thresholds=COCO_IOU_THRESHOLDS):
-    """pycocotools' evaluateImg matching of one image and category.
+def matched_ground_truth(ious, ignore, thresholds=COCO_IOU_THRESHOLDS):
+    """pycocotools' evaluateImg matching of one image and category: which ground truth each detection takes.
 
     ious: float [D, N], detections sorted best first and cut to maxDets; ignore: bool [N] (crowd), ground truth
-    already ordered non-ignored first.
-    Returns (matched bool [T, D], det_ignored bool [T, D]).
+    already ordered non-ignored first. Each detection in turn takes the not-yet-taken ground truth with the highest
+    IoU >= min(t, 1 - 1e-10) (a later one on an exact tie; crowd regions can be taken again and only when no
+    regular ground truth qualifies).
+    Returns int [T, D]: the index of the ground truth each detection took, -1 for none.
     """
     num_dt, num_gt = ious.shape
-    matched = np.zeros((len(thresholds), num_dt), dtype=bool)
-    det_ignored = np.zeros((len(thresholds), num_dt), dtype=bool)
+    taken_by = -np.ones((len(thresholds), num_dt), dtype=np.int64)
     for ti, t in enumerate(thresholds):
         gt_taken = np.zeros(num_gt, dtype=bool)
         for d in range(num_dt):
@@ -78,9 +79,20 @@ def match_image(ious, ignore, thresholds=COCO_IOU_THRESHOLDS):
                 best, m = ious[d, g], g
             if m == -1:
                 continue
-            det_ignored[ti, d] = ignore[m]
-            matched[ti, d] = True
+            taken_by[ti, d] = m
             gt_taken[m] = True
+    return taken_by
+
+
+def match_image(ious, ignore, thresholds=COCO_IOU_THRESHOLDS):
+    """pycocotools' matching of one image and category (matched_ground_truth's arguments).
+
+    Returns (matched bool [T, D], det_ignored bool [T, D]: matched to a crowd region).
+    """
+    taken_by = matched_ground_truth(ious, ignore, thresholds)
+    matched = taken_by > -1
+    det_ignored = np.zeros_like(matched)
+    det_ignored[matched] = np.asarray(ignore, dtype=bool)[taken_by[matched]]
     return matched, det_ignored
 
 
