@@ -17,17 +17,17 @@ Figures per source (mrcnn.evaluation.box_truth, box IoU 0.5, greedy one-to-one b
 Beside them, the issue's targets: bccd and raabin white-cell recall >= 0.95 at precision >= 0.90; wbc_masks top-1
 >= 0.85 and mean mask IoU >= 0.88.
 
-Detection is one function, detect(image uint8 [H, W, 3]) -> MaskRCNN.detect's dict in the image's pixels, passed to
-the scoring (make_detect): the model's own resize by default (every image fitted to --image-size), or with --scale F
-the image resized by F (mrcnn.data.mold.mold_at_scale; results mapped back to the original pixels). A PBC cell of
-the CPU recipe is about 74 px across in the 192 px network input (the median box side of the white cells of
-`pbc.py annotate`); the median white-cell box is 203 px in bccd, 262 px in raabin and 75 px in wbc_masks, so
---scale bccd=0.36 raabin=0.28 wbc_masks=1 feeds their boxes at PBC's size (the default fit feeds them at 61, 88 and
-122 px). The make pbc model finds most at larger scales, about 100-120 px (bccd=0.5, raabin=0.4; samples/pbc/README.md).
+Detection is what `pbc.py detect` does (samples/pbc/models.py, mrcnn/detector.py): every image brought to the scale
+the model trained at, from its red cells (--pixel-size auto: the median of up to 50 images of each source, one
+microscope each; each: every image alone; off: the model's own resize to --image-size; or the µm per pixel), tiled
+when larger than the model's input. Each image's scale is in the JSON.
+
+Development and report halves: --split dev / report keeps the images whose file name's CRC-32 is even / odd, so that
+settings chosen on one half are reported on the other (the default, all, scores both).
 
 Command (from the repository root; model options as `pbc.py evaluate` takes them):
     .venv/bin/python benchmarks/other_labs.py --weights out/pbc/detector_small_192.weights.h5 --backbone small \\
-        --preset cpu --image-size 192 --out out/other_labs [--min-confidence 0.3] [--scale bccd=0.36 raabin=0.28]
+        --preset cpu --image-size 192 --out out/other_labs [--min-confidence 0.3] [--split report]
 Writes into --out: other_labs.json (every figure, per image too) and sheet_<source>.png (the worst images,
 benchmarks/other_labs_sheet.py: ground-truth white cells, boxes or the expert's mask outline, green when found, red
 when missed; detections with their masks: white cells cyan, erythroblasts magenta, platelets yellow, others grey).
@@ -41,6 +41,7 @@ import json
 import os
 import sys
 import time
+import zlib
 from collections import namedtuple
 
 import numpy as np
@@ -53,6 +54,8 @@ from mrcnn.data.yolo import TXL_PBC_CLASSES, read_yolo_folder  # noqa: E402
 from mrcnn.evaluation.box_truth import Target, score_box_detections  # noqa: E402
 from mrcnn.evaluation.evaluate import to_jsonable  # noqa: E402
 from samples.pbc.classes import CLASS_NAMES, WHITE_CELL_CLASSES  # noqa: E402
+from samples.pbc.config import add_model_options  # noqa: E402
+from samples.pbc.models import inference_config, inference_detector, spread  # noqa: E402
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 DEFAULT_DATA = os.path.join(REPO, "..", "shared", "data")
@@ -101,19 +104,17 @@ def read_rgb(path):
 
 # ---- detection -------------------------------------------------------------------------------------------------------
 
-def make_detect(model, scale=None):
-    """detect(image [H, W, 3]) -> {"rois", "class_ids", "scores", "masks" [H, W, D]} in the image's pixels.
+def make_detect(model):
+    """detect(image [H, W, 3]) -> {"rois", "class_ids", "scores", "masks" [H, W, D], "scale"?} in the image's
+    pixels, from anything with Matterport's detect (a mrcnn.detector.ScaledDetector adds the image's "scale")."""
+    return lambda image: model.detect([image])[0]
 
-    scale None: the model's own resize (MaskRCNN.detect); a number: the image resized by it (mold_at_scale).
-    """
-    if scale is None:
-        return lambda image: model.detect([image])[0]
-    from mrcnn.data.mold import mold_at_scale
 
-    def detect(image):
-        molded, meta, _ = mold_at_scale(image, scale, model.config)
-        return model.detect_molded(molded[None], meta[None])[0]
-    return detect
+def in_split(name, split):
+    """Whether an image (by its file name) belongs to the split: all, dev (even CRC-32) or report (odd)."""
+    if split == "all":
+        return True
+    return (zlib.crc32(name.encode("utf-8")) % 2 == 0) == (split == "dev")
 
 
 # ---- one source ------------------------------------------------------------------------------------------------------
@@ -145,7 +146,7 @@ def run_source(samples, detect, progress=None):
         start = time.perf_counter()
         pred = detect(image)
         row = {"name": sample.name, "path": sample.path, "gt": sample.gt, "seconds": time.perf_counter() - start,
-               "pred": {k: np.asarray(pred[k]) for k in ("rois", "class_ids", "scores")}}
+               "pred": {k: np.asarray(pred[k]) for k in ("rois", "class_ids", "scores")}, "scale": pred.get("scale")}
         if sample.truth_mask is not None:
             row["truth_class"], row["truth_mask"] = sample.truth_class, sample.truth_mask
             row["top1"] = top_white_class(pred)
@@ -315,26 +316,6 @@ def contact_sheet(rows, figures, indices, detect, out_png, tile=256, columns=4):
 
 # ---- command line ----------------------------------------------------------------------------------------------------
 
-def parse_scales(values, sources):
-    """{source: scale or None} from --scale values: "F" for every source, "SOURCE=F" for one (it wins)."""
-    default, named = None, {}
-    for value in values or []:
-        name, _, number = value.rpartition("=")
-        try:
-            scale = float(number)
-        except ValueError:
-            raise ValueError(f"--scale {value!r}: expected a number F or SOURCE=F, e.g. 0.36 or bccd=0.36") from None
-        if not np.isfinite(scale) or scale <= 0:
-            raise ValueError(f"--scale {value!r}: the scale must be a positive number")
-        if name and name not in SOURCES:
-            raise ValueError(f"--scale {value!r}: unknown source {name!r}; valid: {', '.join(SOURCES)}")
-        if name:
-            named[name] = scale
-        else:
-            default = scale
-    return {source: named.get(source, default) for source in sources}
-
-
 def _progress(source, total):
     """progress(done): a line on stderr every tenth of the source (redrawn in place on a terminal)."""
     start = time.time()
@@ -352,64 +333,48 @@ def _progress(source, total):
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", required=True, help="a trained PBC model's weights file (.weights.h5)")
-    parser.add_argument("--backbone", default=None, help="backbone of the model (as given to pbc.py train)")
-    parser.add_argument("--preset", default="paper", choices=["paper", "cpu"], help="config preset (pbc.py)")
-    parser.add_argument("--image-size", type=int, default=None, help="IMAGE_MIN_DIM = IMAGE_MAX_DIM the model "
-                        "was trained at")
-    parser.add_argument("--min-confidence", type=float, default=None,
-                        help="DETECTION_MIN_CONFIDENCE (default: the config's, the paper's 0.75)")
+    parser.add_argument("--weights", required=True, help="a trained PBC model's weights file, or 'last'")
+    add_model_options(parser, training=False)  # --backbone, --preset, --image-size, --logs, --min-confidence, ...
     parser.add_argument("--data", default=DEFAULT_DATA, help="the shared data folder (holds other_labs/ and "
                         "wbc_masks/; default: ../shared/data beside the repository)")
     parser.add_argument("--sources", nargs="+", default=list(SOURCES), choices=list(SOURCES),
                         help="sources to score (default: all)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of each source")
-    parser.add_argument("--scale", nargs="+", default=None, metavar="F|SOURCE=F",
-                        help="resize the images by F before detection instead of fitting them to --image-size "
-                             "(e.g. --scale bccd=0.36 raabin=0.28 wbc_masks=1)")
+    parser.add_argument("--split", default="all", choices=["all", "dev", "report"],
+                        help="the images scored: all (default), the development half or the report half")
     parser.add_argument("--sheet", type=int, default=12, help="images per contact sheet (0: none; default 12)")
     parser.add_argument("--out", default=os.path.join("out", "other_labs"), help="folder for other_labs.json and "
                         "the contact sheets (default: out/other_labs)")
     return parser
 
 
-def load_model(args):
-    """The inference model of the command line with --weights loaded (config as pbc.py evaluate builds it)."""
-    from mrcnn.model import MaskRCNN
-    from samples.pbc.config import make_config
-    config = make_config(inference=True, preset=args.preset, backbone=args.backbone, image_size=args.image_size)
-    if args.min_confidence is not None:
-        config.DETECTION_MIN_CONFIDENCE = args.min_confidence
-    model = MaskRCNN("inference", config, args.out)
-    model.load_weights(args.weights)
-    return model
-
-
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        scales = parse_scales(args.scale, args.sources)
-    except ValueError as error:
-        parser.error(str(error))
     for source in args.sources:
         if not os.path.isdir(os.path.join(args.data, SOURCES[source])):
             parser.error(f"--data {args.data}: no {SOURCES[source]} folder in it (see its README.md)")
-    if not os.path.isfile(args.weights):
-        parser.error(f"--weights {args.weights}: no such file")
+    try:
+        config, weights = inference_config(args)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
     os.makedirs(args.out, exist_ok=True)
-    model = load_model(args)
-    threshold = model.config.DETECTION_MIN_CONFIDENCE
+    model = inference_detector(config, weights, args)
+    threshold = config.DETECTION_MIN_CONFIDENCE
     results, tables = {}, []
     for source in args.sources:
-        samples = list(source_samples(args.data, source, args.limit))
-        detect = make_detect(model, scales[source])
-        scale = "fit" if scales[source] is None else f"{scales[source]:g}"
+        samples = [s for s in source_samples(args.data, source, args.limit) if in_split(s.name, args.split)]
+        if args.pixel_size == "auto" and config.RED_CELL_DIAMETER:  # one microscope per source: one scale
+            model.calibrate(read_rgb(s.path) for s in spread(samples))
+        pooled = (model.pooled or {}).get("diameter_px") if args.pixel_size == "auto" else None
+        scale = f"red cells {pooled} px" if pooled else f"--pixel-size {args.pixel_size}"
+        detect = make_detect(model)
         start = time.time()
         figures, rows = evaluate_source(samples, detect, _progress(source, len(samples)))
         seconds = time.time() - start
-        setting = (f"detection threshold {threshold:g}, " + (f"fitted to {model.config.IMAGE_MAX_DIM} px" if
-                   scales[source] is None else f"resized by {scale}") + f", {seconds:.0f} s")
+        setting = (f"detection threshold {threshold:g}, {args.split} images, --pixel-size {args.pixel_size}"
+                   + (f" (red cells {pooled} px, the model's {config.RED_CELL_DIAMETER})" if pooled else "")
+                   + f", {seconds:.0f} s")
         sheet = None
         if args.sheet:
             sheet = contact_sheet(rows, figures, worst_rows(rows, figures, args.sheet), detect,
@@ -419,8 +384,8 @@ def main(argv=None):
         print(tables[-1] + "\n", flush=True)
     print(f"## Summary (detection threshold {threshold:g}, weights {args.weights})\n")
     print(summary_table(results))
-    report = {"weights": args.weights, "backbone": model.config.BACKBONE, "preset": args.preset,
-              "image_size": model.config.IMAGE_MAX_DIM, "min_confidence": threshold, "limit": args.limit,
+    report = {"weights": weights, "backbone": config.BACKBONE, "preset": args.preset, "split": args.split,
+              "image_size": config.IMAGE_MAX_DIM, "min_confidence": threshold, "limit": args.limit,
               "iou_threshold": 0.5, "goals": {s: goals_of(s) for s in results}, "sources": results}
     with open(os.path.join(args.out, "other_labs.json"), "w", encoding="utf-8") as f:
         json.dump(to_jsonable(report), f, indent=1)

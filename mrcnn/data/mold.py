@@ -8,9 +8,6 @@ Shape shorthand:
 `mold_inputs` resizes each image with the Config's resize mode, subtracts the mean pixel and builds its meta vector;
 `unmold_detections` turns the zero-padded normalized detections of one image into pixel boxes, class ids, scores and
 full-size binary masks of the original image. Both keep Matterport's semantics (they were methods of its MaskRCNN).
-`mold_at_scale` moulds one image at a scale the caller chooses instead of the Config's (another microscope's cells
-brought to the size the model was trained on); MaskRCNN.detect_molded then returns its detections in the original
-image's pixels.
 """
 
 import numpy as np
@@ -82,34 +79,6 @@ def mold_inputs(images, config):
                          "of one size (or one image per call)")
     return (np.stack(molded_images).astype(np.float32), np.stack(image_metas).astype(np.float32),
             np.asarray(windows, dtype=np.int32))
-
-
-def mold_at_scale(image, scale, config):
-    """Mould one image for the inference model at a fixed scale instead of the Config's resize mode.
-
-    The image is resized by `scale` (the interpolation of the Config's modes, utils.resize without anti-aliasing),
-    zero-padded on each side to multiples of 64 (mode "pad64"; the inference graph takes any such size) and
-    mean-subtracted. Its meta records the original shape, so MaskRCNN.detect_molded / unmold_detections map the
-    detections back to the original image's pixels (boxes divided by `scale`, masks pasted at the original size).
-    image: [H, W, C]; scale: float > 0; config: a Config (IMAGE_CHANNEL_COUNT, MEAN_PIXEL, NUM_CLASSES are read).
-    Returns:
-        molded: float32 [H', W', C], H' = round(H * scale) and W' likewise, each padded up to a multiple of 64.
-        image_meta: float32 [M] (image_id 0, active_class_ids all 0, as mold_inputs).
-        window: int32 [(y1, x1, y2, x2)] pixels of `molded` that hold the image.
-    """
-    image = np.asarray(image)
-    channels = config.IMAGE_CHANNEL_COUNT
-    if image.ndim != 3 or image.shape[-1] != channels:
-        raise ValueError(f"image has shape {image.shape}; expected [height, width, {channels}] "
-                         f"(Config.IMAGE_CHANNEL_COUNT = {channels})")
-    if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a positive number, got {scale!r}")
-    size = (max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale)))
-    resized = image if size == image.shape[:2] else utils.resize(image, size, preserve_range=True)
-    padded, window, _, _, _ = utils.resize_image(resized.astype(image.dtype), mode="pad64")
-    meta = compose_image_meta(0, image.shape, padded.shape, window, scale,
-                              np.zeros([config.NUM_CLASSES], dtype=np.int32))
-    return mold_image(padded, config.MEAN_PIXEL), meta, np.asarray(window, dtype=np.int32)
 
 
 def unmold_detections(detections, mrcnn_mask, original_image_shape, image_shape, window):

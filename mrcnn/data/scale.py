@@ -260,7 +260,7 @@ def rescale_factor(image=None, target_diameter_px=None, target_pixel_size=None, 
     target_diameter_px / target_pixel_size: the training scale, as a red-cell diameter in pixels or as µm per pixel
         (exactly one of the two).
     pixel_size: µm per pixel of the image, when known (a --pixel-size option): no estimate is made.
-    Returns (factor, estimate): factor > 1 enlarges the image; None (and a logged warning) when the image gives no
+    Returns (factor, estimate): factor > 1 enlarges the image; None (logged at debug level) when the image gives no
     estimate; estimate is the ScaleEstimate, or None when `pixel_size` was given.
     """
     if (target_diameter_px is None) == (target_pixel_size is None):
@@ -279,7 +279,7 @@ def rescale_factor(image=None, target_diameter_px=None, target_pixel_size=None, 
         raise ValueError("give an image to measure, or its pixel_size in µm per pixel")
     estimate = estimate_red_cell_diameter(image, **estimate_args)
     if estimate.diameter_px is None:
-        log.warning("no scale estimate for this image (%s)", estimate.reason)
+        log.debug("no scale estimate for this image (%s)", estimate.reason)
         return None, estimate
     return target / estimate.diameter_px, estimate
 

@@ -11,7 +11,8 @@ little from slide to slide. `SmearAugmentation` draws, per image and from the ca
                0 or 180 degrees only, so that its shape is kept);
     scale      a zoom by z, log-uniform in [1 / (1 + scale), 1 + scale]; z > 1 crops a random window of
                (H / z, W / z) and enlarges it, z < 1 shrinks the image into a random place of the frame and fills
-               the border with the image's reflection (masks with zeros);
+               the border with the image's reflection (masks with zeros), or below z = 0.75 with its background
+               colour (the median of its edge);
     colour     each channel multiplied by 1 + u (u uniform in +-channel_gain: white balance, stain hue), then
                brightness x (1 + u_b), contrast about the image mean x (1 + u_c), saturation (the distance from the
                pixel's grey value) x (1 + u_s), each u uniform in +-its amount; rounded and clipped to 0..255;
@@ -141,10 +142,12 @@ class SmearAugmentation:
         return cv2.transform(np.ascontiguousarray(image, dtype=np.uint8), matrix)  # rounded, saturated to 0..255
 
 
+REFLECT_ABOVE = 0.75  # zooms out to here fill the border with the image's reflection, further ones with its background
+
 PRESETS = {
     "pbc": dict(),  # the class defaults: one lab's scanner
-    "labs": dict(scale=1.0, channel_gain=0.1, brightness=0.2, contrast=0.3, saturation=0.3, hue=0.06, stain=0.05,
-                 gamma=0.3, blur=(0.5, 2.0), jpeg=(0.3, 40)),
+    "labs": dict(scale=1.0, channel_gain=0.08, brightness=0.15, contrast=0.25, saturation=0.25, hue=0.03,
+                 stain=0.04, gamma=0.25, blur=(0.5, 2.0), jpeg=(0.3, 40)),
 }
 
 
@@ -177,8 +180,14 @@ def _zoom(image, mask, zoom, rng):
     h, w = max(1, round(height * zoom)), max(1, round(width * zoom))
     top, left = int(rng.integers(height - h + 1)), int(rng.integers(width - w + 1))
     border = (top, height - h - top, left, width - w - left)
-    small = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
-    image = cv2.copyMakeBorder(small, *border, borderType=cv2.BORDER_REFLECT_101)
+    if zoom >= REFLECT_ABOVE:
+        small = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+        image = cv2.copyMakeBorder(small, *border, borderType=cv2.BORDER_REFLECT_101)
+    else:  # a wide border of mirrored cells would repeat the cell: the background's colour instead
+        small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        edge = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])
+        colour = [int(v) for v in np.median(edge, axis=0)]
+        image = cv2.copyMakeBorder(small, *border, borderType=cv2.BORDER_CONSTANT, value=colour)
     if mask.shape[-1]:
         mask = np.pad(_resize_masks(mask, (h, w)), ((border[0], border[1]), (border[2], border[3]), (0, 0)))
     else:

@@ -81,8 +81,14 @@ def cmd_train(args):
     loaded = load_start_weights(model, args.weights, weights)
     if loaded:
         print(loaded["summary"])
-    from samples.pbc.augment import SmearAugmentation
-    augmentation = None if args.no_augmentation else SmearAugmentation()
+    from samples.pbc.augment import augmentation as preset
+    augmentation = None if args.no_augmentation else preset(args.augmentation)
+    if args.fields:  # fields at 0.5-2x the training scale, composed of the crops (mrcnn/data/mosaic.py)
+        from mrcnn.data.mosaic import MosaicDataset
+        first = train_set.load_image(train_set.image_ids[0]).shape[:2]
+        train_set = MosaicDataset(train_set, config.IMAGE_MAX_DIM, config.IMAGE_MAX_DIM / max(first),
+                                  seed=args.seed or 0)
+        train_set.prepare()
     callbacks = []
     if args.val_map_images and distribute.is_chief(model.strategy):  # one writer of the mAP curve
         from mrcnn.evaluation import MeanAPCallback
@@ -203,6 +209,12 @@ def _train_parser(sub):
     p.add_argument("--synthetic-count", type=int, default=None, help="training images of --dataset synthetic")
     p.add_argument("--no-augmentation", action="store_true",
                    help="no flips, 90-degree rotations, zoom or colour jitter (samples/pbc/augment.py)")
+    p.add_argument("--augmentation", default="pbc", choices=["pbc", "labs"],
+                   help="pbc (default): small zoom and colour jitter; labs: also other labs' stains, lamps, cameras "
+                        "and focus (samples/pbc/augment.py)")
+    p.add_argument("--fields", action="store_true",
+                   help="train on fields composed of the training crops at 0.5-2x their scale, several cells each, "
+                        "cells cut by the border (mrcnn/data/mosaic.py) instead of the crops as they are")
     p.add_argument("--recompute-backbone", action="store_true",
                    help="recompute the backbone's activations in the backward pass: less memory, a slower step "
                         "(Config.RECOMPUTE_BACKBONE; ResNet50 at 512 px, batch 2: -12%% memory, +15%% time on a CPU)")

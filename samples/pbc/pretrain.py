@@ -93,7 +93,7 @@ def run(args, config):
     from mrcnn.cli import progress_line
     from mrcnn.training.pretrain import KIND, PREFIX, pretrain_backbone, run_name
     from mrcnn.training.run import TrainingRun
-    from samples.pbc.augment import SmearAugmentation
+    from samples.pbc.augment import augmentation as preset
 
     resume_from = None
     if args.weights == "last":
@@ -120,7 +120,7 @@ def run(args, config):
         splits[subset] = (images, labels)
         print(f"{subset}: {len(images)} images ({images.nbytes / 2 ** 20:.0f} MiB at {images.shape[1]} px)"
               + (f", skipped {len(skipped)} unreadable" if skipped else ""), flush=True)
-    augmentation = None if args.no_augmentation else SmearAugmentation()
+    augmentation = None if args.no_augmentation else preset(args.augmentation)
     report = pretrain_backbone(config, splits["train"], splits["val"], CLASS_NAMES, args.logs, args.epochs,
                                batch_size=args.batch_size, learning_rate=args.learning_rate,
                                weight_decay=args.weight_decay, augmentation=augmentation, resume_from=resume_from,
@@ -156,6 +156,9 @@ def add_parser(sub):
                    help="backbone weights file to write (*.weights.h5; default: backbone_<name>.weights.h5 in the "
                         "run folder); the report goes beside it as .json")
     p.add_argument("--no-augmentation", action="store_true", help="no flips, rotations or jitter")
+    p.add_argument("--augmentation", default="pbc", choices=["pbc", "labs"],
+                   help="pbc (default): small zoom and colour jitter; labs: zoom 0.5-2x and other labs' stains, "
+                        "lamps, cameras and focus (samples/pbc/augment.py)")
     p.add_argument("--seed", type=int, default=0, help="seed of the batches and the initial weights (default: 0)")
     p.add_argument("--workers", type=int, default=2, help="threads decoding and augmenting images (default: 2)")
     add_model_options(p, training=True)

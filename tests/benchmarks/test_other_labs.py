@@ -125,14 +125,14 @@ def test_contact_sheet_and_json_ready_figures(yolo_folder, tmp_path):
     json.dumps(bench.to_jsonable(figures))
 
 
-def test_scale_option():
-    sources = list(bench.SOURCES)
-    assert bench.parse_scales(None, sources) == {"bccd": None, "raabin": None, "wbc_masks": None}
-    assert bench.parse_scales(["0.5", "bccd=0.36"], sources) == {"bccd": 0.36, "raabin": 0.5, "wbc_masks": 0.5}
-    for bad, message in (("x", "expected a number F or SOURCE=F"), ("-1", "must be a positive number"),
-                         ("pbc=0.5", "unknown source 'pbc'; valid: bccd, raabin, wbc_masks")):
-        with pytest.raises(ValueError, match=message):
-            bench.parse_scales([bad], sources)
+def test_split_halves_are_disjoint_stable_and_cover_the_source():
+    names = [f"img_{i:03d}.jpg" for i in range(200)]
+    dev = {n for n in names if bench.in_split(n, "dev")}
+    report = {n for n in names if bench.in_split(n, "report")}
+    assert dev | report == set(names) and not dev & report
+    assert 70 < len(dev) < 130  # about half
+    assert all(bench.in_split(n, "all") for n in names)
+    assert dev == {n for n in names if bench.in_split(n, "dev")}
 
 
 def test_command_line_names_a_missing_source_folder(tmp_path, capsys):

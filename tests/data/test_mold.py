@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mrcnn.data.image_meta import parse_image_meta
-from mrcnn.data.mold import mold_at_scale, mold_image, mold_inputs, unmold_detections, unmold_image
+from mrcnn.data.mold import mold_image, mold_inputs, unmold_detections, unmold_image
 
 
 def test_mold_unmold_round_trip(config):
@@ -84,39 +84,3 @@ def test_unmold_detections_empty():
                                                        image_shape, window)
     assert boxes.shape == (0, 4) and class_ids.shape == (0,) and scores.shape == (0,)
     assert full.shape == (32, 64, 0) and full.dtype == bool
-
-
-def test_mold_at_scale_pads_to_64_and_detections_map_back_to_the_original(config):
-    # 100 x 60 at scale 0.5 -> 50 x 30, padded to 64 x 64: 7 rows on top, 17 columns on the left.
-    image = np.full((100, 60, 3), 200, np.uint8)
-    molded, meta, window = mold_at_scale(image, 0.5, config)
-    assert molded.shape == (64, 64, 3) and molded.dtype == np.float32
-    np.testing.assert_array_equal(window, [7, 17, 57, 47])
-    parsed = parse_image_meta(meta[None])
-    np.testing.assert_array_equal(parsed["original_image_shape"], [[100, 60, 3]])
-    np.testing.assert_array_equal(parsed["image_shape"], [[64, 64, 3]])
-    np.testing.assert_allclose(parsed["scale"], [0.5])
-    np.testing.assert_allclose(molded[30, 30], 200 - config.MEAN_PIXEL, rtol=1e-6)
-    np.testing.assert_allclose(molded[0, 0], -config.MEAN_PIXEL, rtol=1e-6)
-    # A detection at pixels (17, 22, 27, 32) of the molded image = (10, 5, 20, 15) of the resized one = (20, 10, 40,
-    # 30) of the original; Matterport's normalisation ((size - 1), y2 and x2 shifted by 1) maps the far edges a pixel
-    # short, as in every resize mode: y2 = (26 - 7) / 49 * 99 + 1 = 39.4 -> 39, x2 = (31 - 17) / 29 * 59 + 1 -> 29.
-    detections = np.zeros((2, 6), np.float32)
-    detections[0] = [17 / 63, 22 / 63, 26 / 63, 31 / 63, 1, 0.9]
-    masks = np.ones((2, 7, 7, 3), np.float32)
-    boxes, _, _, full = unmold_detections(detections, masks, parsed["original_image_shape"][0], molded.shape,
-                                          window)
-    np.testing.assert_array_equal(boxes, [[20, 10, 39, 29]])
-    assert full.shape == (100, 60, 1) and full[20:39, 10:29, 0].all() and full[:, :, 0].sum() == 19 * 19
-
-
-def test_mold_at_scale_keeps_the_size_at_scale_1_and_refuses_bad_input(config):
-    image = np.random.default_rng(0).integers(0, 256, (64, 128, 3), dtype=np.uint8)
-    molded, _, window = mold_at_scale(image, 1.0, config)
-    np.testing.assert_array_equal(window, [0, 0, 64, 128])
-    np.testing.assert_allclose(molded, image - config.MEAN_PIXEL.astype(np.float32), rtol=1e-6)
-    assert mold_at_scale(image, 1.5, config)[0].shape == (128, 192, 3)  # 96 x 192 padded to 128 x 192
-    with pytest.raises(ValueError, match="scale must be a positive number"):
-        mold_at_scale(image, 0, config)
-    with pytest.raises(ValueError, match=r"image has shape \(64, 128\); expected \[height, width, 3\]"):
-        mold_at_scale(image[..., 0], 1.0, config)
