@@ -104,3 +104,23 @@ def test_bad_settings_are_refused(field, value):
 def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match="same H, W"):
         SmearAugmentation()(np.zeros((8, 8, 3), np.uint8), np.zeros((4, 8, 1), bool), np.random.default_rng())
+
+
+def test_stain_jitter_is_the_identity_without_jitter_and_moves_the_stains():
+    from samples.pbc.augment import _jitter_stains
+    rng = np.random.default_rng(0)
+    image = rng.integers(20, 250, (24, 24, 3), dtype=np.uint8)
+    assert np.array_equal(_jitter_stains(image, np.ones(3), np.zeros(3)), image)
+    darker = _jitter_stains(image, np.array([1.3, 1.3, 1.0]), np.zeros(3))  # more of both dyes: less light through
+    assert darker.astype(int).sum() < image.astype(int).sum()
+
+
+def test_labs_preset_changes_colours_and_keeps_shapes():
+    from samples.pbc.augment import augmentation
+    image, mask = _marked(32, 32)
+    out, out_mask = augmentation("labs")(image, mask, np.random.default_rng(3))
+    assert out.shape == image.shape and out.dtype == np.uint8 and out_mask.shape == mask.shape
+    with pytest.raises(ValueError, match="valid presets are"):
+        augmentation("gpu")
+    with pytest.raises(ValueError, match="blur"):
+        SmearAugmentation(blur=(2.0, 1.0))
