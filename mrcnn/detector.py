@@ -13,10 +13,10 @@ resized again), through overlapping tiles when it is larger (mrcnn/tiling.py: a 
 once). Boxes and masks come back in the image's own pixels. An image whose scale cannot be had (too few red cells, or
 ones that disagree) and a model without RED_CELL_DIAMETER are detected as Matterport does: resized whole to the input.
 
-One microscope gives all its images one scale, and one image's estimate is noisy (a median error of 5-9 %, docs/scale.md):
-`calibrate(images)` measures a sample of a set's images and uses their median for every image of the set (each image's
-own estimate is still reported). Measured on PBC val with a PBC model (192 px): per-image factors gave mask mAP@0.5
-0.893 and top-1 0.961, one pooled factor 0.917 and 0.970 (the same as PBC's own pixel size).
+One microscope gives all its images one scale, and one image's estimate is noisy (a median error of 5-9 %,
+docs/scale.md): `calibrate(images)` measures a sample of a set's images and uses their median for every image of the
+set (each image's own estimate is still reported). Measured on PBC val with a PBC model (192 px): per-image factors
+gave mask mAP@0.5 0.893 and top-1 0.961, one pooled factor 0.917 and 0.970 (the same as PBC's own pixel size).
 
 An image within FIT_TOLERANCE of the input after rescaling is fitted into one tile instead of two: a few percent of
 scale is within the estimate's own error (docs/scale.md), two tiles would double the work.
@@ -121,19 +121,29 @@ class ScaledDetector:
         """Matterport's detect over a list of images, each at the training scale; every dict also has "scale"."""
         results = []
         for image in images:
-            factor, scale = self.scale_of(image)
-            if factor is not None and self.rescale:
-                factor = self._fitted(factor, image.shape[:2])
-                scale["factor"] = round(factor, 5)
-                result = detect_at_scale(self.model, image, factor)
-            else:
-                scale["factor"] = None
-                result = self.model.detect([image])[0]
-            result["scale"] = scale
-            results.append(result)
+            results.append(self._detect_one(image, self.model))
             if verbose:
                 log.info("detected %d of %d images", len(results), len(images))
         return results
+
+    def inputs(self, image):
+        """What detecting `image` feeds the model: uint8 [S, S, 3] images of the model's input size (the image at the
+        training scale, tiled and padded, or resized whole), e.g. to re-estimate batch norm on a lab's images."""
+        recorder = _InputRecorder(self.model.config)
+        self._detect_one(image, recorder)
+        return recorder.inputs
+
+    def _detect_one(self, image, model):
+        factor, scale = self.scale_of(image)
+        if factor is not None and self.rescale:
+            factor = self._fitted(factor, image.shape[:2])
+            scale["factor"] = round(factor, 5)
+            result = detect_at_scale(model, image, factor)
+        else:
+            scale["factor"] = None
+            result = model.detect([image])[0]
+        result["scale"] = scale
+        return result
 
     def _fitted(self, factor, shape):
         """`factor`, lowered to fit the image into one input when it overshoots by at most FIT_TOLERANCE."""
@@ -142,3 +152,24 @@ class ScaledDetector:
         if side < longest <= side * (1 + FIT_TOLERANCE):
             return side / max(shape)
         return factor
+
+
+class _InputRecorder:
+    """A stand-in model that keeps the images it is given, resized as MaskRCNN.detect resizes them, and finds
+    nothing."""
+
+    def __init__(self, config):
+        self.config = config
+        self.inputs = []
+
+    def detect(self, images):
+        from mrcnn.utils import resize_image
+        config, results = self.config, []
+        for image in images:
+            resized = resize_image(image, min_dim=config.IMAGE_MIN_DIM, max_dim=config.IMAGE_MAX_DIM,
+                                   min_scale=config.IMAGE_MIN_SCALE, mode=config.IMAGE_RESIZE_MODE)[0]
+            self.inputs.append(np.asarray(resized, np.uint8))
+            results.append({"rois": np.zeros((0, 4), np.int32), "class_ids": np.zeros(0, np.int32),
+                            "scores": np.zeros(0, np.float32), "masks": np.zeros(image.shape[:2] + (0,), bool)})
+        return results
+

@@ -135,3 +135,53 @@ def assign_weights(model, weights, exclude=(), strict=False, source="weights"):
         raise ValueError(f"{source}: no weights for layer(s) {report['missing'][:10]}"
                          f"{' ...' if len(report['missing']) > 10 else ''}; load by_name=True to skip them")
     return report
+
+
+def replace_weights(path, out_path, weights):
+    """Write to `out_path` a copy of the Keras 3 weights file `path` in which the layers named in `weights`
+    ({layer name: [arrays]}, as read_weights gives them) hold those arrays; every other byte is the file's.
+
+    The arrays must have the layers' shapes (each is stored in its dataset's dtype). Raises ValueError naming the file
+    for a Keras 2 file, a layer the file does not have, or an array of another shape. Written atomically.
+    """
+    import shutil
+
+    from mrcnn.training.checkpoints import write_atomic
+
+    with open_weights_file(path) as f:
+        if "layers" not in f:
+            raise ValueError(f"{path}: not a Keras 3 .weights.h5 file; only those can be rewritten")
+    pending = dict(weights)
+
+    def write(tmp):
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "r+") as f:
+            _replace_keras3(f["layers"], pending, path)
+        if pending:  # nothing is written: the temporary goes
+            raise ValueError(f"{path}: no layer {sorted(pending)[:5]} in the file")
+    write_atomic(out_path, write)
+
+
+def _replace_keras3(group, pending, path):
+    for key in group:
+        item = group[key]
+        if not isinstance(item, h5py.Group):
+            continue
+        if "vars" in item and len(item["vars"]):
+            vars_group = item["vars"]
+            name = text(vars_group.attrs.get("name", key))
+            if name in pending:
+                arrays = pending.pop(name)
+                if len(arrays) != len(vars_group):
+                    raise ValueError(f"{path}: layer {name!r} holds {len(vars_group)} arrays, not {len(arrays)}")
+                for i, array in enumerate(arrays):
+                    dataset = vars_group[str(i)]
+                    if tuple(dataset.shape) != tuple(np.shape(array)):
+                        raise ValueError(f"{path}: layer {name!r} array {i} is {tuple(dataset.shape)}, not "
+                                         f"{tuple(np.shape(array))}")
+                    if text(dataset.attrs.get("dtype", "")) == "bfloat16":
+                        dataset[...] = np.asarray(array, np.float32).astype(ml_dtypes.bfloat16).view(dataset.dtype)
+                    else:
+                        dataset[...] = np.asarray(array).astype(dataset.dtype)
+        if "layers" in item:
+            _replace_keras3(item["layers"], pending, path)

@@ -1,4 +1,4 @@
-"""AnnotatedDataset: a ``Dataset`` (mrcnn/data/dataset.py) of the images of one COCO or VIA annotation file, any dataset.
+"""AnnotatedDataset: a ``Dataset`` (mrcnn/data/dataset.py) of the images of one COCO or VIA annotation file.
 
     dataset = AnnotatedDataset(source="cells")
     report = dataset.load_annotations("instances.json", "images/", class_names=["nucleus", "cytoplasm"])

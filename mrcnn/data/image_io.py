@@ -265,8 +265,8 @@ def _to_uint8(image, path):
 
 def list_image_files(paths, flag="--images"):
     """The image files `paths` name: files as given, and below each folder every file ending in IMAGE_EXTENSIONS
-    (the folders in sorted order). A file named twice (alone and inside a folder also given) is listed once, at its first
-    place.
+    (the folders in sorted order). A file named twice (alone and inside a folder also given) is listed once, at its
+    first place.
 
     Raises FileNotFoundError for a path that does not exist and ValueError when no image file is found; both
     messages start with `<flag> <path>:`.

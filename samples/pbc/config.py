@@ -132,7 +132,7 @@ def schedule(weights, epochs):
     return out
 
 
-# ---- the config of a command line -------------------------------------------------------------------------------------
+# ---- the config of a command line ------------------------------------------------------------------------------------
 
 def add_model_options(parser, training):
     """The options that decide the network (--backbone, --preset, --image-size, --logs; --min-confidence for

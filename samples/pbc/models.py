@@ -34,8 +34,9 @@ def inference_detector(config, path, args, sample=None):
     return detector
 
 
-def spread(items):
-    """Up to CALIBRATION_IMAGES of `items`, evenly spread."""
+def spread(items, count=None):
+    """Up to `count` (default CALIBRATION_IMAGES) of `items`, evenly spread."""
     from mrcnn.detector import CALIBRATION_IMAGES
-    step = max(1, len(items) / CALIBRATION_IMAGES)
-    return [items[int(i * step)] for i in range(min(len(items), CALIBRATION_IMAGES))]
+    count = CALIBRATION_IMAGES if count is None else count
+    step = max(1, len(items) / max(1, count))
+    return [items[int(i * step)] for i in range(min(len(items), count))]

@@ -1,4 +1,4 @@
-"""Mask R-CNN on the PBC blood-cell dataset: annotate, pretrain, train, average, evaluate, detect, compare, serve.
+"""Mask R-CNN on the PBC blood-cell dataset: annotate, pretrain, train, average, evaluate, detect, adapt, serve.
 
     python samples/pbc/pbc.py annotate --dataset ../shared/data/pbc --out pbc_annotations.json
     python samples/pbc/pbc.py train --dataset ../shared/data/pbc --annotations pbc_annotations.json \\
@@ -47,7 +47,7 @@ def _need_annotations(args):
                          "MakeSense) and pass them with --annotations FILE.json")
 
 
-# ---- commands ---------------------------------------------------------------------------------------------------------
+# ---- commands --------------------------------------------------------------------------------------------------------
 
 def cmd_annotate(args):
     from samples.pbc import annotate
@@ -182,7 +182,7 @@ def cmd_serve(args):
     return 0
 
 
-# ---- command line -----------------------------------------------------------------------------------------------------
+# ---- command line ----------------------------------------------------------------------------------------------------
 
 def _train_parser(sub):
     p = sub.add_parser("train", help="train Mask R-CNN (the paper's config and 240-epoch schedule by default)",
@@ -235,7 +235,7 @@ def _train_parser(sub):
 
 
 def build_parser():
-    from samples.pbc import average, pretrain
+    from samples.pbc import adapt, average, pretrain
     parser = argparse.ArgumentParser(prog="pbc.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true",
@@ -255,6 +255,7 @@ def build_parser():
     _train_parser(sub)
     pretrain.add_parser(sub).set_defaults(func=pretrain.cmd_pretrain)
     average.add_parser(sub).set_defaults(func=average.cmd_average)
+    adapt.add_parser(sub).set_defaults(func=adapt.cmd_adapt)
 
     p = sub.add_parser("evaluate", help="score a checkpoint: the paper's Tables 3-6 and more, as JSON and Markdown",
                        description="Detect on a subset and write metrics.json, report.md (laid out like the paper's "

@@ -11,7 +11,8 @@ from mrcnn import backbones
 from mrcnn.backbones.registry import HEADS_REGEX, layer_regex
 
 
-ALL_BUILTIN = ("resnet50", "resnet101", "resnet152", "resnext50", "vgg19", "densenet121", "densenet169", "small", "tiny")
+ALL_BUILTIN = ("resnet50", "resnet101", "resnet152", "resnext50", "vgg19", "densenet121", "densenet169", "small",
+               "tiny")
 
 
 def test_builtin_names_registered():
