@@ -41,17 +41,19 @@ def cmd_adapt(args):
     report = adapt_batch_norm(detector.model.keras_model, config, inputs)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     replace_weights(weights, args.out, report.pop("weights"))
-    report.update({"weights": args.out, "adapted_from": weights, "run": run_folder(weights), "images": list(args.images),
-                   "files": len(chosen), "inputs": len(inputs), "pixel_size": str(args.pixel_size),
-                   "scale": detector.pooled, "seconds": round(time.time() - start, 1)})
+    report.update({"weights": args.out, "adapted_from": weights, "run": run_folder(weights),
+                   "images": list(args.images), "files": len(chosen), "inputs": len(inputs),
+                   "pixel_size": str(args.pixel_size), "scale": detector.pooled,
+                   "seconds": round(time.time() - start, 1)})
     write_text_atomic(report_path(args.out), json.dumps(report, indent=2) + "\n")
     moved = sorted(report["changes"].items(), key=lambda item: -item[1]["mean_shift"])[:3]
+    folders = " ".join(args.images)
     print(f"adapted {report['layers']} batch-norm layers of {weights} on {len(inputs)} inputs from {len(chosen)} "
-          f"images of {' '.join(args.images)}: means moved {report['mean_shift']:.2f} former standard deviations on average, "
+          f"images of {folders}: means moved {report['mean_shift']:.2f} former standard deviations on average, "
           f"standard deviations by a factor {report['std_ratio']:.2f} (most: "
           + ", ".join(f"{name} {c['mean_shift']:.2f}" for name, c in moved)
-          + f")\nweights: {args.out}\nreport: {report_path(args.out)}\nnext: pbc.py detect --images {' '.join(args.images)} "
-          f"--weights {args.out} ...")
+          + f")\nweights: {args.out}\nreport: {report_path(args.out)}\n"
+          f"next: pbc.py detect --images {folders} --weights {args.out} ...")
     return 0
 
 
