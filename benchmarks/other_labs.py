@@ -23,7 +23,10 @@ microscope each; each: every image alone; off: the model's own resize to --image
 when larger than the model's input. Each image's scale is in the JSON.
 
 Development and report halves: --split dev / report keeps the images whose file name's CRC-32 is even / odd, so that
-settings chosen on one half are reported on the other (the default, all, scores both).
+settings chosen on one half are reported on the other (the default, all, scores both). --adapt adapts the model to
+each source before scoring it (what `pbc.py adapt` does: batch-norm statistics re-estimated on up to 200 of the
+source's development images, no labels used; the weights are reloaded for the next source): use it with --split
+report, so that no scored image was seen.
 
 Command (from the repository root; model options as `pbc.py evaluate` takes them):
     .venv/bin/python benchmarks/other_labs.py --weights out/pbc/detector_small_192.weights.h5 --backbone small \\
@@ -342,10 +345,21 @@ def build_parser():
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of each source")
     parser.add_argument("--split", default="all", choices=["all", "dev", "report"],
                         help="the images scored: all (default), the development half or the report half")
+    parser.add_argument("--adapt", action="store_true",
+                        help="adapt the model to each source's development half first (pbc.py adapt)")
     parser.add_argument("--sheet", type=int, default=12, help="images per contact sheet (0: none; default 12)")
     parser.add_argument("--out", default=os.path.join("out", "other_labs"), help="folder for other_labs.json and "
                         "the contact sheets (default: out/other_labs)")
     return parser
+
+
+def adapt_to(detector, weights, config, samples, count=200):
+    """Reload `weights` into the detector's model, then adapt its batch norm to up to `count` of `samples`' images
+    (mrcnn/training/adapt.py); returns the adaptation's report."""
+    from mrcnn.training.adapt import adapt_batch_norm
+    detector.model.load_weights(weights)
+    inputs = [tile for s in spread(samples, count) for tile in detector.inputs(read_rgb(s.path))]
+    return adapt_batch_norm(detector.model.keras_model, config, inputs)
 
 
 def main(argv=None):
@@ -363,9 +377,14 @@ def main(argv=None):
     threshold = config.DETECTION_MIN_CONFIDENCE
     results, tables = {}, []
     for source in args.sources:
-        samples = [s for s in source_samples(args.data, source, args.limit) if in_split(s.name, args.split)]
+        every = list(source_samples(args.data, source, args.limit))
+        samples = [s for s in every if in_split(s.name, args.split)]
         if args.pixel_size == "auto" and config.RED_CELL_DIAMETER:  # one microscope per source: one scale
             model.calibrate(read_rgb(s.path) for s in spread(samples))
+        if args.adapt:
+            adapted = adapt_to(model, weights, config, [s for s in every if in_split(s.name, "dev")])
+            print(f"{source}: adapted on {adapted['images']} inputs of its development half (means moved "
+                  f"{adapted['mean_shift']:.2f} standard deviations)", flush=True)
         pooled = (model.pooled or {}).get("diameter_px") if args.pixel_size == "auto" else None
         scale = f"red cells {pooled} px" if pooled else f"--pixel-size {args.pixel_size}"
         detect = make_detect(model)
@@ -385,6 +404,7 @@ def main(argv=None):
     print(f"## Summary (detection threshold {threshold:g}, weights {args.weights})\n")
     print(summary_table(results))
     report = {"weights": weights, "backbone": config.BACKBONE, "preset": args.preset, "split": args.split,
+              "adapted": args.adapt,
               "image_size": config.IMAGE_MAX_DIM, "min_confidence": threshold, "limit": args.limit,
               "iou_threshold": 0.5, "goals": {s: goals_of(s) for s in results}, "sources": results}
     with open(os.path.join(args.out, "other_labs.json"), "w", encoding="utf-8") as f:
