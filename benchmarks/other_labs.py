@@ -63,7 +63,8 @@ from samples.pbc.models import inference_config, inference_detector, spread  # n
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 DEFAULT_DATA = os.path.join(REPO, "..", "shared", "data")
 SOURCES = {"bccd": os.path.join("other_labs", "bccd"), "raabin": os.path.join("other_labs", "raabin"),
-           "wbc_masks": "wbc_masks"}
+           "wbc_masks": "wbc_masks", "pbc": "pbc"}
+DEFAULT_SOURCES = ["bccd", "raabin", "wbc_masks"]  # "pbc" (its val images: the training lab) needs --pbc-annotations
 PRED_NAMES = ["BG"] + CLASS_NAMES  # the model's class ids
 WHITE_IDS = [PRED_NAMES.index(n) for n in WHITE_CELL_CLASSES]
 TARGETS = (Target("white_cells", [TXL_PBC_CLASSES.index("WBC")], WHITE_IDS),
@@ -95,8 +96,31 @@ def wbc_mask_samples(folder, limit=None):
         yield Sample(os.path.basename(image_path), image_path, gt, classes[number], mask)
 
 
-def source_samples(data, source, limit=None):
+def pbc_samples(folder, annotations, limit=None):
+    """Samples of PBC's val images of the six white-cell classes, from `pbc.py annotate`'s masks: the folder's class
+    and the union of the image's annotated masks (its labelled cell)."""
+    from mrcnn.utils import extract_bboxes
+    from samples.pbc.datasets import load_subset
+    dataset = load_subset(folder, "val", annotations)
+    count = 0
+    for image_id in dataset.image_ids:
+        truth_class = dataset.image_info[image_id]["folder_class"]
+        if truth_class not in WHITE_CELL_CLASSES:
+            continue
+        masks, _ = dataset.load_mask(image_id)
+        mask = masks.any(axis=-1)
+        gt = {"boxes": extract_bboxes(mask[..., None]).astype(np.float64), "class_ids": np.zeros(1, np.int64)}
+        path = dataset.image_info[image_id]["path"]
+        yield Sample(os.path.relpath(path, folder), path, gt, truth_class, mask)
+        count += 1
+        if limit and count >= limit:
+            return
+
+
+def source_samples(data, source, limit=None, pbc_annotations=None):
     folder = os.path.join(data, SOURCES[source])
+    if source == "pbc":
+        return pbc_samples(folder, pbc_annotations, limit)
     return wbc_mask_samples(folder, limit) if source == "wbc_masks" else yolo_samples(folder, limit)
 
 
@@ -149,7 +173,8 @@ def run_source(samples, detect, progress=None):
         start = time.perf_counter()
         pred = detect(image)
         row = {"name": sample.name, "path": sample.path, "gt": sample.gt, "seconds": time.perf_counter() - start,
-               "pred": {k: np.asarray(pred[k]) for k in ("rois", "class_ids", "scores")}, "scale": pred.get("scale")}
+               "pred": {k: np.asarray(pred[k]) for k in ("rois", "class_ids", "scores")}, "scale": pred.get("scale"),
+               "unlike": pred.get("unlike_training")}
         if sample.truth_mask is not None:
             row["truth_class"], row["truth_mask"] = sample.truth_class, sample.truth_mask
             row["top1"] = top_white_class(pred)
@@ -178,7 +203,32 @@ def score_rows(rows):
         out.update(_classification(rows))
         for entry, r in zip(out["per_image"], rows):
             entry.update({k: r[k] for k in ("truth_class", "top1", "mask_iou_best", "mask_iou_top")})
+    for entry, r in zip(out["per_image"], rows):
+        entry["error"] = image_error(entry)
+        entry["unlike"] = r.get("unlike")
+    out.update(flag_figures(out["per_image"]))
     return out
+
+
+def image_error(entry):
+    """Whether the model got an image wrong: the top white cell's class wrong, none found, or its mask IoU under 0.5
+    (images with a classed cell); a white cell missed or a white detection on nothing (fields with boxes)."""
+    if "truth_class" in entry:
+        return entry["top1"] != entry["truth_class"] or entry["mask_iou_best"] < 0.5
+    return bool(entry["white"]["missed"]) or entry["white"]["detections"] > entry["white"]["matched"]
+
+
+def flag_figures(per_image):
+    """How well the "unlike the training images" score foresees a wrong image (AUROC) and how often it flags."""
+    from mrcnn.familiarity import auroc
+    judged = [e for e in per_image if e.get("unlike")]
+    if not judged:
+        return {"flag_auroc": None, "flagged": None, "errors": sum(bool(e["error"]) for e in per_image)}
+    flagged = [e["unlike"]["unlike"] for e in judged if e["unlike"]["unlike"] is not None]
+    return {"flag_auroc": auroc([e["unlike"]["score"] for e in judged], [e["error"] for e in judged]),
+            "flagged": (sum(flagged) / len(flagged)) if flagged else None,
+            "unlike_score_median": float(np.median([e["unlike"]["score"] for e in judged])),
+            "errors": sum(bool(e["error"]) for e in per_image)}
 
 
 def _counts(per_image):
@@ -215,7 +265,7 @@ def _fmt(value, digits=3):
 
 
 def goals_of(source):
-    return GOALS["masks"] if source == "wbc_masks" else GOALS["boxes"]
+    return {"wbc_masks": GOALS["masks"], "pbc": {}}.get(source, GOALS["boxes"])
 
 
 def met(figures, goals):
@@ -266,7 +316,7 @@ def source_table(source, figures, setting):
 def summary_table(results):
     """One Markdown row per source: the headline figures, the targets and whether they are met."""
     lines = ["| source | images | scale | white recall | white precision | white AP@0.5 (11-pt) | platelet recall | "
-             "top-1 | mask IoU | target | met | s / image |", "|---" * 12 + "|"]
+             "top-1 | mask IoU | target | met | flagged unlike | s / image |", "|---" * 13 + "|"]
     for source, r in results.items():
         f = r["figures"]
         goals = goals_of(source)
@@ -275,8 +325,13 @@ def summary_table(results):
         lines.append(" | ".join([f"| {source}", str(f["images"]), r["scale"], _fmt(f["white_recall"]),
                                  _fmt(f["white_precision"]), _fmt(f["white_ap50_11point"]),
                                  _fmt(f["platelet_recall"]), _fmt(f.get("top1")), _fmt(f.get("mask_iou_mean")),
-                                 target, "-" if ok is None else ("yes" if ok else "no"),
+                                 target, "-" if ok is None else ("yes" if ok else "no"), _fmt(f.get("flagged")),
                                  _fmt(r["seconds"] / max(f["images"], 1), 2)]) + " |")
+    pooled = flag_figures([e for r in results.values() for e in r["figures"]["per_image"]])
+    lines.append(f"\n'Unlike the training images' score against a wrong image (all sources pooled, "
+                 f"{pooled['errors']} wrong of {sum(r['figures']['images'] for r in results.values())}): AUROC "
+                 f"{_fmt(pooled['flag_auroc'])}; per source: "
+                 + ", ".join(f"{s} {_fmt(r['figures'].get('flag_auroc'))}" for s, r in results.items()))
     return "\n".join(lines)
 
 
@@ -340,8 +395,11 @@ def build_parser():
     add_model_options(parser, training=False)  # --backbone, --preset, --image-size, --logs, --min-confidence, ...
     parser.add_argument("--data", default=DEFAULT_DATA, help="the shared data folder (holds other_labs/ and "
                         "wbc_masks/; default: ../shared/data beside the repository)")
-    parser.add_argument("--sources", nargs="+", default=list(SOURCES), choices=list(SOURCES),
-                        help="sources to score (default: all)")
+    parser.add_argument("--sources", nargs="+", default=DEFAULT_SOURCES, choices=list(SOURCES),
+                        help="sources to score (default: bccd raabin wbc_masks; pbc: the val images of its white-cell "
+                             "classes, with --pbc-annotations)")
+    parser.add_argument("--pbc-annotations", default=None,
+                        help="for source pbc: the COCO file of `pbc.py annotate` (e.g. out/pbc/annotations.json)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of each source")
     parser.add_argument("--split", default="all", choices=["all", "dev", "report"],
                         help="the images scored: all (default), the development half or the report half")
@@ -368,6 +426,8 @@ def main(argv=None):
     for source in args.sources:
         if not os.path.isdir(os.path.join(args.data, SOURCES[source])):
             parser.error(f"--data {args.data}: no {SOURCES[source]} folder in it (see its README.md)")
+    if "pbc" in args.sources and not args.pbc_annotations:
+        parser.error("--sources pbc needs --pbc-annotations FILE (pbc.py annotate's COCO file)")
     try:
         config, weights = inference_config(args)
     except (FileNotFoundError, ValueError) as error:
@@ -377,7 +437,7 @@ def main(argv=None):
     threshold = config.DETECTION_MIN_CONFIDENCE
     results, tables = {}, []
     for source in args.sources:
-        every = list(source_samples(args.data, source, args.limit))
+        every = list(source_samples(args.data, source, args.limit, args.pbc_annotations))
         samples = [s for s in every if in_split(s.name, args.split)]
         if args.pixel_size == "auto" and config.RED_CELL_DIAMETER:  # one microscope per source: one scale
             model.calibrate(read_rgb(s.path) for s in spread(samples))

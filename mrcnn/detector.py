@@ -49,13 +49,14 @@ class ScaledDetector:
         model: anything with `config` (its RED_CELL_DIAMETER, IMAGE_MAX_DIM) and Matterport's `detect`.
         pixel_size: µm per pixel of every image (a known microscope), or None to measure each image's red cells.
         rescale: False detects every image as it comes (the scale is still measured and reported).
+        familiarity: None, or a mrcnn.familiarity.FamiliarityScorer: each result then also says how unlike the
+            training images its image is, r["unlike_training"] = {"score", "unlike", "cutoff"}.
     `config` is the model's, so the detector stands in for the model (streaming, the web page, evaluation);
     `reports` names what it adds to each result (mrcnn/streaming.py writes it per image).
     """
 
-    reports = ("scale",)
 
-    def __init__(self, model, pixel_size=None, rescale=True):
+    def __init__(self, model, pixel_size=None, rescale=True, familiarity=None):
         if pixel_size is not None and not (isinstance(pixel_size, (int, float)) and not isinstance(pixel_size, bool)
                                            and pixel_size > 0):
             raise ValueError(f"pixel_size must be a positive number of µm per pixel, or None, got {pixel_size!r}")
@@ -63,6 +64,8 @@ class ScaledDetector:
         self.pixel_size = None if pixel_size is None else float(pixel_size)
         self.rescale = bool(rescale)
         self.pooled = None  # the calibration: {"diameter_px", "images", "measured", "spread"}
+        self.familiarity = familiarity
+        self.reports = ("scale",) if familiarity is None else ("scale", "unlike_training")
 
     @property
     def config(self):
@@ -118,10 +121,16 @@ class ScaledDetector:
         return self.pooled or {"diameter_px": None, "images": len(estimates), "measured": 0, "spread": None}
 
     def detect(self, images, verbose=0):
-        """Matterport's detect over a list of images, each at the training scale; every dict also has "scale"."""
+        """Matterport's detect over a list of images, each at the training scale; every dict also has "scale" (and
+        "unlike_training" with a familiarity scorer)."""
         results = []
         for image in images:
-            results.append(self._detect_one(image, self.model))
+            factor, scale = self._factor(image)
+            result = self._run(image, self.model, factor)
+            result["scale"] = scale
+            if self.familiarity is not None:
+                result["unlike_training"] = self.familiarity.judge(self._inputs(image, factor))
+            results.append(result)
             if verbose:
                 log.info("detected %d of %d images", len(results), len(images))
         return results
@@ -129,21 +138,26 @@ class ScaledDetector:
     def inputs(self, image):
         """What detecting `image` feeds the model: uint8 [S, S, 3] images of the model's input size (the image at the
         training scale, tiled and padded, or resized whole), e.g. to re-estimate batch norm on a lab's images."""
-        recorder = _InputRecorder(self.model.config)
-        self._detect_one(image, recorder)
-        return recorder.inputs
+        return self._inputs(image, self._factor(image)[0])
 
-    def _detect_one(self, image, model):
+    def _factor(self, image):
+        """(the factor applied, or None for the model's own resize; the image's scale record)."""
         factor, scale = self.scale_of(image)
         if factor is not None and self.rescale:
             factor = self._fitted(factor, image.shape[:2])
             scale["factor"] = round(factor, 5)
-            result = detect_at_scale(model, image, factor)
         else:
-            scale["factor"] = None
-            result = model.detect([image])[0]
-        result["scale"] = scale
-        return result
+            factor = scale["factor"] = None
+        return factor, scale
+
+    def _inputs(self, image, factor):
+        recorder = _InputRecorder(self.model.config)
+        self._run(image, recorder, factor)
+        return recorder.inputs
+
+    @staticmethod
+    def _run(image, model, factor):
+        return model.detect([image])[0] if factor is None else detect_at_scale(model, image, factor)
 
     def _fitted(self, factor, shape):
         """`factor`, lowered to fit the image into one input when it overshoots by at most FIT_TOLERANCE."""

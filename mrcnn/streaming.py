@@ -15,7 +15,8 @@ the number of images: only the list of paths (and, when resuming, the set of pat
 Files written in out_dir:
     results.jsonl  the journal: one JSON line per image, appended and flushed as each image finishes:
                    {"path": str, "image_id": str | int, "counts": [K - 1 ints], "results": [COCO result records]},
-                   plus what the detector reports of the image (IMAGE_INFO: "scale" from mrcnn/detector.py).
+                   plus what the detector reports of the image (IMAGE_INFO: "scale" and "unlike_training" from
+                   mrcnn/detector.py).
                    It is what `resume=True` reads to skip the images already done after an interrupted run, and it
                    can be followed (tail -f) while the run goes on. Unreadable images are not journaled (a resumed
                    run retries them).
@@ -212,7 +213,8 @@ def _journal_entries(path):
 # What a detector may report about each image beside its cells (the keys it lists in its `reports` attribute, e.g.
 # mrcnn.detector.ScaledDetector's "scale"): {result key: [(counts.csv column, key of the result's record)]}.
 IMAGE_INFO = {"scale": [("pixel_size_um", "pixel_size_um"), ("red_cell_px", "red_cell_diameter_px"),
-                        ("scale_factor", "factor"), ("scale_source", "source")]}
+                        ("scale_factor", "factor"), ("scale_source", "source")],
+              "unlike_training": [("unlike_training", "unlike"), ("unlike_score", "score")]}
 
 
 def image_info_keys(model):

@@ -17,7 +17,7 @@ import keras
 
 from mrcnn.backbones.registry import backbone_features
 from mrcnn.precision import FLOAT32, dtype_policy_scope
-from mrcnn.weights_io import weighted_layers
+from mrcnn.weights_io import assign_weights, weighted_layers
 
 HEAD_PREFIX = "pretrain_"
 
@@ -57,3 +57,16 @@ def build_classifier(config, num_classes, dropout=0.2):
 def backbone_weighted_layers(backbone):
     """Names of the layers with weights in a backbone model (what a pretrained backbone file holds)."""
     return [name for name in weighted_layers(backbone) if not name.startswith(HEAD_PREFIX)]
+
+
+def detector_backbone(keras_model, config):
+    """The backbone of a detector as a model of its own (`build_classifier`'s backbone: image -> [C2, C3, C4, C5])
+    with the detector's weights and batch-norm statistics, copied by layer name from `keras_model` (a Mask R-CNN
+    Keras model of `config`, either mode). Raises ValueError when the detector lacks some of its layers."""
+    _, backbone = build_classifier(config, 2)
+    weights = {name: layer.get_weights() for name, layer in weighted_layers(keras_model).items()}
+    copied = assign_weights(backbone, weights, strict=False, source="the detector")
+    if copied["missing"] or copied["mismatched"]:
+        raise ValueError(f"the detector lacks backbone layers {copied['missing'][:5] + copied['mismatched'][:5]} of "
+                         f"backbone {config.BACKBONE!r}: is it a model of this config?")
+    return backbone

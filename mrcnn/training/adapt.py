@@ -21,7 +21,7 @@ import logging
 import keras
 import numpy as np
 
-from mrcnn.backbones.classifier import build_classifier
+from mrcnn.backbones.classifier import detector_backbone
 from mrcnn.data.mold import mold_image
 from mrcnn.training.bn_statistics import recompute_moving_statistics
 from mrcnn.weights_io import all_layers, assign_weights, weighted_layers
@@ -59,12 +59,7 @@ def adapt_batch_norm(keras_model, config, images, batch_size=8):
     shapes = sorted({image.shape[:2] for image in images if image.shape[:2] != side})
     if shapes:
         raise ValueError(f"images must be {side[0]} x {side[1]} (the model's input); got {shapes[:3]}")
-    _, backbone = build_classifier(config, 2)
-    weights = {name: layer.get_weights() for name, layer in weighted_layers(keras_model).items()}
-    copied = assign_weights(backbone, weights, strict=False, source="the detector")
-    if copied["missing"] or copied["mismatched"]:
-        raise ValueError(f"the detector lacks backbone layers {copied['missing'][:5] + copied['mismatched'][:5]} "
-                         f"of backbone {config.BACKBONE!r}: is it a model of this config?")
+    backbone = detector_backbone(keras_model, config)
     before = batch_norm_statistics(backbone)
     batches = [mold_image(np.stack(images[i:i + batch_size]).astype(np.float32), config.MEAN_PIXEL)
                for i in range(0, len(images), batch_size)]

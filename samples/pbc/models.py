@@ -7,6 +7,8 @@ Shape shorthand: none (files and configs; images are uint8 [H, W, 3]).
 from mrcnn.weights import resolve_weights
 from samples.pbc.config import PbcConfig, config_from_args
 
+CUTOFF_KEY = "unlike_cutoff"  # the key of the flag's cut-off in the JSON beside a weights file
+
 
 def inference_config(args):
     """(inference config, weights path): --weights is found first, then the config, which takes the scale the model
@@ -24,7 +26,9 @@ def inference_detector(config, path, args, sample=None):
     model = MaskRCNN("inference", config, args.logs)
     model.load_weights(path)
     known = args.pixel_size if isinstance(args.pixel_size, float) else None
-    detector = ScaledDetector(model, pixel_size=known, rescale=args.pixel_size != "off")
+    from mrcnn.familiarity import FamiliarityScorer
+    scorer = FamiliarityScorer(model.keras_model, config, cutoff=stored_cutoff(path))
+    detector = ScaledDetector(model, pixel_size=known, rescale=args.pixel_size != "off", familiarity=scorer)
     if args.pixel_size == "auto" and sample is not None and config.RED_CELL_DIAMETER:
         pooled = detector.calibrate(sample())
         print(f"scale: red cells {pooled['diameter_px']} px across (median of {pooled['measured']} of "
@@ -32,6 +36,29 @@ def inference_detector(config, path, args, sample=None):
               if pooled["diameter_px"] else f"scale: no red cells measurable in {pooled['images']} images; each "
               "image is measured on its own")
     return detector
+
+
+def stored_cutoff(weights):
+    """The "unlike the training images" cut-off stored beside a weights file (by `pbc.py evaluate` on the validation
+    images: the JSON at checkpoints.report_path), or None."""
+    from mrcnn.training.checkpoints import read_json_object, report_path
+    try:
+        value = (read_json_object(report_path(weights)) or {}).get(CUTOFF_KEY)
+    except ValueError:
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def store_cutoff(weights, cutoff):
+    """Write the cut-off into the JSON beside the weights file (its other keys kept); returns that JSON's path."""
+    import json
+
+    from mrcnn.training.checkpoints import read_json_object, report_path, write_text_atomic
+    path = report_path(weights)
+    values = read_json_object(path) or {}
+    values[CUTOFF_KEY] = cutoff
+    write_text_atomic(path, json.dumps(values, indent=2) + "\n")
+    return path
 
 
 def spread(items, count=None):

@@ -34,7 +34,7 @@ from mrcnn.weights import CHOICES as WEIGHTS_CHOICES, resolve_weights  # noqa: E
 from samples.pbc.classes import CLASS_NAMES, WHITE_CELL_CLASSES  # noqa: E402
 from samples.pbc.config import PbcConfig, add_model_options, config_from_args, schedule  # noqa: E402
 from samples.pbc.datasets import load_subset  # noqa: E402
-from samples.pbc.models import inference_config, inference_detector, spread  # noqa: E402
+from samples.pbc.models import inference_config, inference_detector, spread, store_cutoff  # noqa: E402
 
 log = logging.getLogger("pbc")
 CATEGORY_MAP = {i + 1: i + 1 for i in range(len(CLASS_NAMES))}  # COCO category id = class id in detect's outputs
@@ -123,6 +123,11 @@ def cmd_evaluate(args):
     except (FileNotFoundError, ValueError) as e:
         log.warning("no loss curves next to %s (%s): Table 3 is left out", weights, e)
         losses = None
+    scores = [(pred.get("unlike_training") or {}).get("score") for pred in detections.preds]
+    if args.subset == "val" and any(score is not None for score in scores):  # images like the training ones
+        from mrcnn.familiarity import cutoff
+        print(f"'unlike the training images' cut-off: {cutoff(scores)} (99 % of the val images score below it), "
+              f"stored in {store_cutoff(weights, cutoff(scores))}")
     metrics = score_detections(detections, dataset.class_names, losses=losses,
                                source={"backbone": config.BACKBONE, "weights": weights, "dataset": args.dataset,
                                        "subset": args.subset, "image_size": config.IMAGE_MAX_DIM,

@@ -139,3 +139,18 @@ def test_command_line_names_a_missing_source_folder(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--weights", "w.h5", "--data", str(tmp_path), "--sources", "bccd"])
     assert "no other_labs/bccd folder in it" in capsys.readouterr().err
+
+
+def test_what_counts_as_a_wrong_image_and_the_flags_auroc():
+    classed = {"truth_class": "monocyte", "top1": "monocyte", "mask_iou_best": 0.8}
+    assert bench.image_error(classed) is False
+    assert bench.image_error(dict(classed, top1="ig")) and bench.image_error(dict(classed, mask_iou_best=0.4))
+    field = {"white": {"missed": [], "detections": 2, "matched": 2}}
+    assert bench.image_error(field) is False
+    assert bench.image_error({"white": {"missed": [1], "detections": 1, "matched": 1}})
+    assert bench.image_error({"white": {"missed": [], "detections": 3, "matched": 2}})  # a white cell on nothing
+    entries = [{"error": e, "unlike": {"score": s, "unlike": s > 1.0}} for e, s in
+               ((True, 2.0), (True, 1.5), (False, 0.5), (False, 1.2))]
+    figures = bench.flag_figures(entries)
+    assert figures["flag_auroc"] == 1.0 and figures["flagged"] == 0.75 and figures["errors"] == 2
+    assert bench.flag_figures([{"error": True, "unlike": None}])["flag_auroc"] is None
