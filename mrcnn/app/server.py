@@ -6,9 +6,11 @@ Routes (errors are JSON {"error": a sentence for the page, "detail": what the re
     POST /api/batches                             a new batch: {"batch": id}
     GET  /api/batches/{b}                         its images: status, place in the queue, error, cells found
     POST /api/batches/{b}/images?name=FILE        the image file as the raw request body -> 202 {"image": ...}
-    GET  /api/batches/{b}/images/{i}              one image's cells: class, score, box, area, mask PNG
+    GET  /api/batches/{b}/images/{i}              one image's cells: class, score, box, area, mask PNG; and what
+                                                  the detector reports of it ("scale", "unlike_training")
     GET  /api/batches/{b}/images/{i}/image        the image as the page shows it (PNG, or JPEG when large)
-    GET  /api/batches/{b}/counts.csv?min_score=T  pbc.py detect's counts.csv of the batch, scores >= T
+    GET  /api/batches/{b}/counts.csv?min_score=T  pbc.py detect's counts.csv of the batch, scores >= T (with its
+                                                  scale and unlike_training columns when the detector reports them)
     GET  /api/batches/{b}/results.json?min_score=T    pbc.py detect's results.json (COCO results), scores >= T
 
 One file per upload request, so that the page shows each image's progress and a bad file fails alone; how many a
@@ -37,6 +39,7 @@ from starlette.staticfiles import StaticFiles
 from mrcnn.app.store import DONE, LimitError, Limits, Store, clean_name
 from mrcnn.app.uploads import UploadError, decode_upload, display_image, too_large
 from mrcnn.app.worker import DetectionWorker
+from mrcnn.streaming import image_info_keys
 
 log = logging.getLogger(__name__)
 STATIC_DIR = pathlib.Path(__file__).resolve().with_name("static")  # the page: index.html, app.js, app.css
@@ -110,7 +113,7 @@ class Service:
         self.model = model
         self.class_names = [str(c) for c in class_names]
         self.limits = limits or Limits()
-        self.store = Store(self.class_names, self.limits, category_map)
+        self.store = Store(self.class_names, self.limits, category_map, info_keys=image_info_keys(model))
         self.worker = DetectionWorker(model, self.store, self.limits.max_pending)
         config = getattr(model, "config", None)
         self.floor = float(getattr(config, "DETECTION_MIN_CONFIDENCE", 0.0))
@@ -222,6 +225,8 @@ async def image_detail(request):
     service, entry = request.app.state.service, _entry(request)
     out = entry.summary(service.worker.position(entry))
     out["cells"] = entry.cells if entry.status == DONE else []  # the summary's count becomes the list itself
+    if entry.status == DONE:
+        out.update(entry.info)  # the image's "scale" and "unlike_training", when the detector reports them
     return JSONResponse(out)
 
 

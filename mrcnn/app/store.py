@@ -11,6 +11,11 @@ low floor); the page filters by the threshold the user picks, and the downloads 
 counts.csv (a row per image: cells per class and the total) and results.json (COCO results, image_id = the file name
 as uploaded). Only the last `Limits.max_batches` batches are kept; the oldest is forgotten first.
 
+What the detector reports about each image beside its cells (the keys of mrcnn.streaming.IMAGE_INFO that it lists in
+its `reports` attribute: mrcnn.detector.ScaledDetector's "scale" and "unlike_training") is kept with the image as it
+came (NumPy numbers made plain, NaN as None), served with its cells for the page to show, and written as the same
+extra counts.csv columns as `pbc.py detect` writes. A model without `reports` (a plain MaskRCNN) adds nothing.
+
 Nothing here touches the disk: file names are labels (made unique within a batch), never paths.
 """
 
@@ -26,7 +31,8 @@ import unicodedata
 
 import numpy as np
 
-from mrcnn.streaming import counts_header, counts_row, summarize_result, write_results_json
+from mrcnn.evaluation.evaluate import to_jsonable
+from mrcnn.streaming import IMAGE_INFO, counts_header, counts_row, summarize_result, write_results_json
 
 QUEUED, DETECTING, DONE, FAILED = "queued", "detecting", "done", "failed"
 
@@ -76,6 +82,7 @@ class ImageEntry:
         self.error = None
         self.cells = []  # [{"class_id", "class_name", "score", "box", "area", "mask"}], best score first
         self.records = []  # COCO result records aligned with cells
+        self.info = {}  # what the detector reports of the image: {"scale": {...}, "unlike_training": {...}} or {}
         self.seconds = None
 
     def summary(self, position=None):
@@ -114,13 +121,18 @@ def clean_name(raw, max_length=120):
 class Store:
     """Batches in memory, safe to use from the request handlers and the detection worker at once.
 
-    class_names: ["BG", class 1, ...]; category_map: {class id: COCO category id} (default: the class id).
+    class_names: ["BG", class 1, ...]; category_map: {class id: COCO category id} (default: the class id);
+    info_keys: the IMAGE_INFO keys the model reports (mrcnn.streaming.image_info_keys(model)), kept per image.
     """
 
-    def __init__(self, class_names, limits=None, category_map=None):
+    def __init__(self, class_names, limits=None, category_map=None, info_keys=()):
+        unknown = [key for key in info_keys if key not in IMAGE_INFO]
+        if unknown:
+            raise ValueError(f"info_keys {unknown} are not keys of mrcnn.streaming.IMAGE_INFO ({list(IMAGE_INFO)})")
         self.class_names = [str(c) for c in class_names]
         self.limits = limits or Limits()
         self.category_map = category_map
+        self.info_keys = list(info_keys)
         self._batches = collections.OrderedDict()
         self._lock = threading.Lock()
 
@@ -160,7 +172,8 @@ class Store:
     # ---- results -------------------------------------------------------------------------------------------------
 
     def finish(self, entry, result, seconds):
-        """Store one detect() result {"rois", "class_ids", "scores", "masks"} as the page's cells and COCO records."""
+        """Store one detect() result {"rois", "class_ids", "scores", "masks"} as the page's cells and COCO records,
+        and the records of `info_keys` it carries (None for one it lacks)."""
         # (the counts are recomputed by the downloads, at the threshold each asks for)
         _, records = summarize_result(result, entry.name, self.class_names, self.category_map, where=entry.name)
         rois = np.asarray(result["rois"]).reshape(-1, 4)
@@ -172,6 +185,7 @@ class Store:
             cells.append({"class_id": class_id, "class_name": self.class_names[class_id],
                           "score": float(result["scores"][i]), "box": [int(v) for v in rois[i]],
                           "area": int(mask.sum()), "mask": mask_png(mask)})
+        entry.info = {key: to_jsonable(result.get(key)) for key in self.info_keys}
         entry.cells, entry.records, entry.seconds = cells, records, round(float(seconds), 3)
         entry.status = DONE
 
@@ -183,14 +197,15 @@ class Store:
             yield entry, keep
 
     def counts_csv(self, batch, min_score):
-        """counts.csv of the batch's finished images (pbc.py detect's format), detections scoring >= min_score."""
+        """counts.csv of the batch's finished images (pbc.py detect's format, with the columns of `info_keys`),
+        detections scoring >= min_score."""
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(counts_header(self.class_names))
+        writer.writerow(counts_header(self.class_names, self.info_keys))
         for entry, keep in self._kept(batch, min_score):
             class_ids = np.array([entry.cells[i]["class_id"] for i in keep], dtype=np.int64)
             counts = np.bincount(class_ids, minlength=len(self.class_names))[1:].tolist()
-            writer.writerow(counts_row(entry.name, counts))
+            writer.writerow(counts_row(entry.name, counts, self.info_keys, entry.info))
         return out.getvalue()
 
     def results_json(self, batch, min_score):

@@ -7,7 +7,9 @@ page draws. An exception of the model fails that image only (its message is show
 
 The model is anything with the detect contract of `mrcnn.model.MaskRCNN` (DESIGN.md section 5):
 `detect([image]) -> [{"rois": int [N, (y1, x1, y2, x2)], "class_ids": int [N], "scores": float [N],
-"masks": bool [H, W, N]}]` for an RGB uint8 image [H, W, 3], so tests can hand in a stub.
+"masks": bool [H, W, N]}]` for an RGB uint8 image [H, W, 3], so tests can hand in a stub. A detector that lists
+keys in a `reports` attribute (mrcnn.detector.ScaledDetector: "scale", "unlike_training") adds those records to each
+dict; the store keeps them with the image.
 """
 
 import collections

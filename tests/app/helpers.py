@@ -1,4 +1,5 @@
-"""Shared by the web app's tests: a stub detector with known cells, image bytes, and a wait for results."""
+"""Shared by the web app's tests: stub detectors with known cells (one also reporting each image's scale and
+"unlike the training images" flag), image bytes, and a wait for results."""
 
 import io
 import time
@@ -39,6 +40,32 @@ class StubDetector:
             out.append({"rois": np.array(rois, dtype=np.int32),
                         "class_ids": np.array([c for c, _, _ in STUB_CELLS], dtype=np.int32),
                         "scores": np.array([s for _, s, _ in STUB_CELLS], dtype=np.float32), "masks": masks})
+        return out
+
+
+# What ReportingDetector says of an image (the records of mrcnn.detector.ScaledDetector and mrcnn.familiarity).
+MEASURED_SCALE = {"source": "red cells", "factor": 0.53, "pixel_size_um": 0.094, "red_cell_diameter_px": 79.8,
+                  "red_cells": 41, "spread": 0.06, "confident": True, "reason": None}
+UNKNOWN_SCALE = {"source": "none", "factor": None, "pixel_size_um": None, "red_cell_diameter_px": None, "red_cells": 2,
+                 "spread": None, "confident": False, "reason": "too few red cells: 2 measured, min_cells = 3"}
+FLAGGED = {"score": 3.2, "unlike": True, "cutoff": 2.1}
+NO_CUTOFF = {"score": 1.7, "unlike": None, "cutoff": None}
+UNLIKE_PIXEL = (250, 250, 250)  # ReportingDetector flags an image whose top-left pixel is this
+
+
+class ReportingDetector(StubDetector):
+    """StubDetector as a ScaledDetector with a familiarity scorer: each result also has "scale" and
+    "unlike_training". An image whose top-left pixel is UNLIKE_PIXEL gets MEASURED_SCALE and FLAGGED; any other
+    UNKNOWN_SCALE and NO_CUTOFF (a scale that could not be measured, weights without a cut-off)."""
+
+    reports = ("scale", "unlike_training")
+
+    def detect(self, images):
+        out = super().detect(images)
+        for image, result in zip(images, out):
+            flagged = tuple(image[0, 0]) == UNLIKE_PIXEL
+            result["scale"] = dict(MEASURED_SCALE if flagged else UNKNOWN_SCALE)
+            result["unlike_training"] = dict(FLAGGED if flagged else NO_CUTOFF)
         return out
 
 

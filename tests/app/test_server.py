@@ -20,7 +20,9 @@ from mrcnn.app import create_app  # noqa: E402
 from mrcnn.app.server import STATIC_DIR  # noqa: E402
 from mrcnn.app.store import Limits  # noqa: E402
 from mrcnn.evaluation.coco_io import to_coco_results  # noqa: E402
-from tests.app.helpers import BASE, CLASS_NAMES, STUB_CELLS, StubDetector, png_bytes, upload, wait_done  # noqa: E402
+from tests.app.helpers import (BASE, CLASS_NAMES, FLAGGED, MEASURED_SCALE, NO_CUTOFF, STUB_CELLS,  # noqa: E402
+                               UNKNOWN_SCALE, UNLIKE_PIXEL, ReportingDetector, StubDetector, png_bytes, upload,
+                               wait_done)
 
 
 @pytest.fixture
@@ -74,6 +76,7 @@ def test_upload_detect_results_and_downloads(make_client):
     detail = client.get(f"/api/batches/{batch}/images/1").json()
     assert [(c["class_name"], round(c["score"], 2)) for c in detail["cells"]] == [
         ("neutrophil", 0.92), ("lymphocyte", 0.81), ("neutrophil", 0.55)]
+    assert "scale" not in detail and "unlike_training" not in detail  # a model without `reports` adds nothing
     stub_result = StubDetector().detect([np.array(Image.open(io.BytesIO(data)).convert("RGB"))])[0]
     for i, cell in enumerate(detail["cells"]):
         assert cell["box"] == stub_result["rois"][i].tolist()
@@ -123,6 +126,38 @@ def test_downloads_are_pbc_detect_files(make_client, tmp_path):
     assert served[0] == detected[0]
     assert [row[1:] for row in served[1:]] == [row[1:] for row in detected[1:]]
     assert [row[0] for row in served[1:]] == names and [os.path.basename(r[0]) for r in detected[1:]] == names
+
+
+def test_reported_scale_and_flag_are_served_and_in_counts_csv(make_client, tmp_path):
+    """A detector that reports each image's scale and "unlike the training images" flag: the image JSON carries
+    them as they came, and counts.csv has pbc.py detect's extra columns with the same values as detect writes."""
+    from mrcnn.streaming import detect_files
+    client = make_client(ReportingDetector())
+    batch = _batch(client)
+    files = {"odd.png": png_bytes(seed=5, first_pixel=UNLIKE_PIXEL), "plain.png": png_bytes(seed=6)}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        upload(client, batch, name, data)
+    wait_done(client, batch)
+    odd, plain = (client.get(f"/api/batches/{batch}/images/{i}").json() for i in ("1", "2"))
+    assert (odd["scale"], odd["unlike_training"]) == (MEASURED_SCALE, FLAGGED)
+    assert (plain["scale"], plain["unlike_training"]) == (UNKNOWN_SCALE, NO_CUTOFF)
+    assert len(odd["cells"]) == 3
+
+    served = _rows(client.get(f"/api/batches/{batch}/counts.csv").text)
+    assert served == [
+        ["image", "neutrophil", "lymphocyte", "platelet", "total", "pixel_size_um", "red_cell_px", "scale_factor",
+         "scale_source", "unlike_training", "unlike_score"],
+        ["odd.png", "1", "1", "0", "2", "0.094", "79.8", "0.53", "red cells", "True", "3.2"],
+        ["plain.png", "1", "1", "0", "2", "", "", "", "none", "", "1.7"]]
+    out = tmp_path / "detect"
+    detect_files(ReportingDetector(), [str(tmp_path / n) for n in files], str(out), CLASS_NAMES, overlays=False)
+    detected = _rows((out / "counts.csv").read_text())
+    at_floor = _rows(client.get(f"/api/batches/{batch}/counts.csv", params={"min_score": 0}).text)
+    assert at_floor[0] == detected[0] and [r[1:] for r in at_floor[1:]] == [r[1:] for r in detected[1:]]
+    # the COCO results are the cells only, as before
+    results = json.loads(client.get(f"/api/batches/{batch}/results.json").text)
+    assert {tuple(sorted(r)) for r in results} == {("bbox", "category_id", "image_id", "score", "segmentation")}
 
 
 def test_bad_files_get_a_message_and_the_server_goes_on(make_client):
