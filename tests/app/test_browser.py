@@ -1,8 +1,8 @@
 """The page in a real browser: Debian's headless Chromium driven by Selenium through Debian's chromedriver.
 
-The server runs in this process (uvicorn on a free loopback port) with the stub detector, whose cells are known, so
-the test can read exact counts off the page. Screenshots are saved as test artifacts in out/test-artifacts/ (not
-committed). Without Chromium (`apt-get install chromium chromium-driver`, which .ci/run does as root) or Selenium
+The server runs in this process (uvicorn on a free loopback port) with a stub detector, whose cells are known, so
+the test can read exact counts off the page (and, with the reporting stub, each image's scale and flag). Screenshots
+are saved as test artifacts in out/test-artifacts/ (not committed). Without Chromium (`apt-get install chromium chromium-driver`, which .ci/run does as root) or Selenium
 the tests are skipped with the reason.
 """
 
@@ -22,7 +22,7 @@ pytest.importorskip("selenium", reason="selenium is not installed (pip install -
 
 from mrcnn.app import create_app  # noqa: E402
 from mrcnn.app.store import Limits  # noqa: E402
-from tests.app.helpers import CLASS_NAMES, StubDetector, png_bytes  # noqa: E402
+from tests.app.helpers import CLASS_NAMES, UNLIKE_PIXEL, ReportingDetector, StubDetector, png_bytes  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -38,10 +38,10 @@ if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
                 ".ci/run installs them when it runs as root)", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
-def url():
+def _serve(model):
+    """Serve the page for `model` on a free loopback port until the generator is closed; yields its address."""
     import uvicorn
-    app = create_app(StubDetector(), CLASS_NAMES, threshold=0.75, limits=LIMITS,
+    app = create_app(model, CLASS_NAMES, threshold=0.75, limits=LIMITS,
                      differential={"classes": ["neutrophil", "lymphocyte"], "label": "white cells"})
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -56,6 +56,16 @@ def url():
     yield f"http://127.0.0.1:{port}/"
     server.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def url():
+    yield from _serve(StubDetector())
+
+
+@pytest.fixture(scope="module")
+def reporting_url():
+    yield from _serve(ReportingDetector())
 
 
 @pytest.fixture(scope="module")
@@ -179,4 +189,40 @@ def test_bad_files_and_too_many_files_get_messages(browser, url):
     assert "2 images counted" in browser.find_element("id", "count-note").text
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "web_page_errors.png"))
+    _no_script_errors(browser)
+
+
+def test_scale_and_unlike_training_flag_are_shown(browser, reporting_url):
+    _open(browser, reporting_url)
+    _drop(browser, [("odd.png", png_bytes(seed=5, first_pixel=UNLIKE_PIXEL)), ("plain.png", png_bytes(seed=6))])
+    _wait(browser, lambda d: _settled(d, 2), what="the detections")
+    odd, plain = browser.find_elements("css selector", "#images li")
+    assert (odd.get_attribute("data-unlike"), plain.get_attribute("data-unlike")) == ("true", "false")
+    assert odd.find_element("css selector", ".flag").text == "⚠ Unlike the training images: check by eye"
+    assert plain.find_element("css selector", ".flag").text == ""
+    assert browser.find_element("id", "count-flag").text == (
+        "1 of 2 images is unlike the images this model was trained on: check its cells by eye; this count may be "
+        "wrong.")
+
+    odd.click()
+    _wait(browser, lambda d: d.find_element("id", "image-flag").text, what="the flagged image's warning")
+    assert browser.find_element("id", "image-flag").text == (
+        "Unlike the images this model was trained on (score 3.2 > 2.1): check the cells by eye; counts may be wrong.")
+    assert browser.find_element("id", "image-scale").text == (
+        "Scale: 0.094 µm/px from 41 red cells, resized ×0.53 to the model's scale.")
+    assert browser.find_element("id", "image-score").text == ""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "web_page_unlike.png"))
+
+    plain.click()
+    _wait(browser, lambda d: not d.find_element("id", "image-flag").text, what="the plain image")
+    assert browser.find_element("id", "image-scale").text == (
+        "Scale unknown: too few red cells: 2 measured, min_cells = 3; resized to the model's input as it came.")
+    assert browser.find_element("id", "image-score").text == (
+        "Unlike-training score 1.7 (not judged: these weights have no cut-off; pbc.py evaluate sets one).")
+    link = browser.find_element("id", "dl-csv").get_attribute("href")
+    csv_text = browser.execute_async_script(
+        "fetch(arguments[0]).then((r) => r.text()).then(arguments[arguments.length - 1]);", link)
+    assert csv_text.splitlines()[0].endswith(",total,pixel_size_um,red_cell_px,scale_factor,scale_source,"
+                                             "unlike_training,unlike_score")
     _no_script_errors(browser)

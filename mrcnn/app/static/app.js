@@ -3,7 +3,8 @@
 //
 // Flow: GET /api/model (card, classes, threshold, limits) -> POST /api/batches -> one POST per image (the raw file
 // as the body, at most MAX_IN_FLIGHT images between upload and result) -> poll GET /api/batches/{b} while images
-// wait -> GET each finished image's cells once. The server returns every cell down to the model's floor; the
+// wait -> GET each finished image's cells once (with its scale and "unlike the training images" flag when the
+// detector reports them). The server returns every cell down to the model's floor; the
 // threshold slider, the class toggles, the overlay, the tables and the differential count are computed here, so
 // none of them needs a round trip. The download links carry the threshold (?min_score=).
 "use strict";
@@ -208,6 +209,8 @@ async function loadCells(item) {
     item.image = await loadImage(`/api/batches/${state.batch}/images/${item.id}/image`);
     item.cells = detail.cells;
     item.seconds = detail.seconds;
+    item.scale = detail.scale || null;  // present when the detector reports them (mrcnn/detector.py)
+    item.unlike = detail.unlike_training || null;
     await Promise.all(item.cells.map(async (cell) => {
       if (cell.mask) cell.tinted = tint(await loadImage(cell.mask.png), colorOf(cell.class_id));
     }));

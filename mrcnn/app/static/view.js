@@ -56,7 +56,7 @@ function renderItem(item) {
   if (!li) {
     li = el("li", { "data-key": String(item.key), tabIndex: 0 },
       el("span", { class: "name" }), el("span", { class: "n" }), el("div", { class: "bar" }, el("span")),
-      el("span", { class: "status", role: "status" }));
+      el("span", { class: "status", role: "status" }), el("span", { class: "flag", hidden: true }));
     li.addEventListener("click", () => select(item));
     li.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(item); } });
     $("images").append(li);
@@ -71,6 +71,11 @@ function renderItem(item) {
   const status = li.querySelector(".status");
   status.textContent = statusText(item);
   status.title = item.detail || "";
+  const flag = li.querySelector(".flag");
+  flag.hidden = !isFlagged(item);
+  flag.textContent = flag.hidden ? "" : "⚠ Unlike the training images: check by eye";
+  flag.title = flag.hidden ? "" : flagText(item.unlike);
+  li.dataset.unlike = String(isFlagged(item));
   const done = state.items.filter((i) => i.status === "done").length;
   const failed = state.items.filter((i) => i.status === "failed").length;
   $("batch-progress").textContent = state.items.length
@@ -121,6 +126,7 @@ function renderViewer() {
   $("caption").replaceChildren(el("strong", { text: item.name }),
     ` · ${item.width} x ${item.height} px · ${cells.length} of ${item.cells.length} detections at confidence ≥ ` +
     `${fmt(state.threshold, 2)}`);
+  renderImageNotes(item);
   draw(item);
   const body = $("cells").querySelector("tbody");
   body.replaceChildren();
@@ -139,6 +145,63 @@ function renderViewer() {
     body.append(el("tr", {}, el("td", { colSpan: 5, class: "muted",
       text: "No cell at this threshold: lower the confidence threshold to see weaker detections." })));
   }
+}
+
+// ---- what the detector says of an image: its scale, and how unlike the training images it is ------------------------
+// (the records "scale" and "unlike_training" of mrcnn/detector.py; absent when the model does not report them)
+
+const isFlagged = (item) => item.status === "done" && Boolean(item.unlike) && item.unlike.unlike === true;
+
+function scaleText(scale) {
+  // Where the image's µm per pixel came from, and how the image was resized before the model saw it.
+  const size = scale.pixel_size_um;
+  if (scale.source === "none" || size === null || size === undefined) {
+    const reason = scale.reason || "no red cells could be measured";
+    return `Scale unknown: ${reason}; resized to the model's input as it came.`;
+  }
+  let from = "";
+  if (scale.source === "pixel size") from = " (the pixel size given)";
+  else if (scale.pooled_diameter_px) {
+    from = ` from the red cells of the set's images (their median: ${fmt(scale.pooled_diameter_px, 1)} px)`;
+  } else {
+    from = ` from ${scale.red_cells} red cell${scale.red_cells === 1 ? "" : "s"}` +
+      (scale.confident === false ? " (few, or uneven: an uncertain estimate)" : "");
+  }
+  const resized = scale.factor === null || scale.factor === undefined
+    ? "; not rescaled: resized to the model's input as it came"
+    : `, resized ×${fmt(scale.factor, 2)} to the model's scale`;
+  return `Scale: ${fmt(size, 3)} µm/px${from}${resized}.`;
+}
+
+function scorePair(score, cutoff) {
+  // The score and the cut-off with as few decimals (1 to 3) as tell them apart.
+  let digits = 1;
+  while (digits < 3 && fmt(score, digits) === fmt(cutoff, digits)) digits++;
+  return [fmt(score, digits), fmt(cutoff, digits)];
+}
+
+function flagText(unlike) {
+  const [score, cutoff] = scorePair(unlike.score, unlike.cutoff);
+  return `Unlike the images this model was trained on (score ${score} > ${cutoff}): check the cells by eye; ` +
+    "counts may be wrong.";
+}
+
+function scoreText(unlike) {
+  // The score of an image that is not flagged: below the cut-off, or with no cut-off to judge it by.
+  if (unlike.unlike === false) {
+    const [score, cutoff] = scorePair(unlike.score, unlike.cutoff);
+    return `Like the images this model was trained on (score ${score} ≤ ${cutoff}).`;
+  }
+  return `Unlike-training score ${fmt(unlike.score, 1)} (not judged: these weights have no cut-off; pbc.py evaluate ` +
+    "sets one).";
+}
+
+function renderImageNotes(item) {
+  const note = (id, text) => { $(id).textContent = text || ""; $(id).hidden = !text; };
+  note("image-flag", isFlagged(item) ? flagText(item.unlike) : "");
+  note("image-scale", item.scale ? scaleText(item.scale) : "");
+  const scored = item.unlike && !isFlagged(item) && typeof item.unlike.score === "number";
+  note("image-score", scored ? scoreText(item.unlike) : "");
 }
 
 function draw(item) {
@@ -265,6 +328,12 @@ function renderCounts() {
     ? `${images} image${images === 1 ? "" : "s"} counted at confidence ≥ ${fmt(state.threshold, 2)}` +
       (pending ? `; ${pending} still running` : "") + (failed ? `; ${failed} could not be used` : "") + "."
     : (pending ? "Waiting for the first result…" : "No image detected yet.");
+  const flagged = state.items.filter(isFlagged).length;
+  $("count-flag").hidden = !flagged;
+  $("count-flag").textContent = flagged
+    ? `${flagged} of ${images} image${images === 1 ? "" : "s"} ${flagged === 1 ? "is" : "are"} unlike the images ` +
+      `this model was trained on: check ${flagged === 1 ? "its" : "their"} cells by eye; this count may be wrong.`
+    : "";
 }
 
 function renderDownloads() {
