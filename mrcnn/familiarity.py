@@ -56,6 +56,10 @@ class FamiliarityScorer:
 
     def score(self, inputs):
         """The score of one image from its model inputs: uint8 [N, S, S, 3] (or a list of such images)."""
+        return self.distances(inputs)[0]
+
+    def distances(self, inputs):
+        """(the score, [L] the same root mean square per layer, first layer first) of one image's model inputs."""
         batch = mold_image(np.stack([np.asarray(x) for x in inputs]).astype(np.float32), self.config.MEAN_PIXEL)
         outputs = self._probe(batch, training=False)
         squares = []
@@ -63,13 +67,16 @@ class FamiliarityScorer:
             values = keras.ops.convert_to_numpy(keras.ops.cast(output, "float32")).astype(np.float64)
             image_mean = values.reshape(-1, values.shape[-1]).mean(axis=0)
             squares.append(((image_mean - mean) / std) ** 2)
-        return float(np.sqrt(np.mean(np.concatenate(squares))))
+        per_layer = [float(np.sqrt(np.mean(s))) for s in squares]
+        return float(np.sqrt(np.mean(np.concatenate(squares)))), per_layer
 
     def judge(self, inputs):
-        """{"score": float, "unlike": True / False, or None without a cut-off, "cutoff": the cut-off or None}."""
-        score = self.score(inputs)
+        """{"score": float, "unlike": True / False, or None without a cut-off, "cutoff": the cut-off or None,
+        "layers": [L] the per-layer distances}."""
+        score, per_layer = self.distances(inputs)
         unlike = None if self.cutoff is None else bool(score > self.cutoff)
-        return {"score": round(score, 4), "unlike": unlike, "cutoff": self.cutoff}
+        return {"score": round(score, 4), "unlike": unlike, "cutoff": self.cutoff,
+                "layers": [round(d, 4) for d in per_layer]}
 
 
 def cutoff(scores, quantile=QUANTILE):
