@@ -51,12 +51,13 @@ class ScaledDetector:
         rescale: False detects every image as it comes (the scale is still measured and reported).
         familiarity: None, or a mrcnn.familiarity.FamiliarityScorer: each result then also says how unlike the
             training images its image is, r["unlike_training"] = {"score", "unlike", "cutoff"}.
+        colour: None, or f(image) -> image applied to every image first (mrcnn.data.colour.ColourNormalizer).
     `config` is the model's, so the detector stands in for the model (streaming, the web page, evaluation);
     `reports` names what it adds to each result (mrcnn/streaming.py writes it per image).
     """
 
 
-    def __init__(self, model, pixel_size=None, rescale=True, familiarity=None):
+    def __init__(self, model, pixel_size=None, rescale=True, familiarity=None, colour=None):
         if pixel_size is not None and not (isinstance(pixel_size, (int, float)) and not isinstance(pixel_size, bool)
                                            and pixel_size > 0):
             raise ValueError(f"pixel_size must be a positive number of µm per pixel, or None, got {pixel_size!r}")
@@ -65,6 +66,7 @@ class ScaledDetector:
         self.rescale = bool(rescale)
         self.pooled = None  # the calibration: {"diameter_px", "images", "measured", "spread"}
         self.familiarity = familiarity
+        self.colour = colour
         self.reports = ("scale",) if familiarity is None else ("scale", "unlike_training")
 
     @property
@@ -105,7 +107,8 @@ class ScaledDetector:
         from mrcnn.data.scale import estimate_red_cell_diameter
         if self.pixel_size is not None:
             return None
-        estimates = [estimate_red_cell_diameter(image) for image in images]
+        estimates = [estimate_red_cell_diameter(self.colour(image) if self.colour is not None else image)
+                     for image in images]
         measured = [e for e in estimates if e.diameter_px is not None]
         chosen = [e for e in measured if e.confident]
         chosen = chosen if len(chosen) >= 3 else measured
@@ -125,6 +128,7 @@ class ScaledDetector:
         "unlike_training" with a familiarity scorer)."""
         results = []
         for image in images:
+            image = self.colour(image) if self.colour is not None else image
             factor, scale = self._factor(image)
             result = self._run(image, self.model, factor)
             result["scale"] = scale
@@ -138,6 +142,7 @@ class ScaledDetector:
     def inputs(self, image):
         """What detecting `image` feeds the model: uint8 [S, S, 3] images of the model's input size (the image at the
         training scale, tiled and padded, or resized whole), e.g. to re-estimate batch norm on a lab's images."""
+        image = self.colour(image) if self.colour is not None else image
         return self._inputs(image, self._factor(image)[0])
 
     def _factor(self, image):

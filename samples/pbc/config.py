@@ -154,6 +154,9 @@ def add_model_options(parser, training):
                                  "median used for all (one microscope); each: every image measured on its own "
                                  "(images of several microscopes); off: each image resized to the model's input as "
                                  "it comes")
+        parser.add_argument("--colour", default="off", choices=["off", "pbc"],
+                            help="off (default): the images' colours as they are; pbc: each image's LAB mean and "
+                                 "spread moved to PBC's first (mrcnn/data/colour.py)")
 
 
 def pixel_size(text):

@@ -28,7 +28,13 @@ def inference_detector(config, path, args, sample=None):
     known = args.pixel_size if isinstance(args.pixel_size, float) else None
     from mrcnn.familiarity import FamiliarityScorer
     scorer = FamiliarityScorer(model.keras_model, config, cutoff=stored_cutoff(path))
-    detector = ScaledDetector(model, pixel_size=known, rescale=args.pixel_size != "off", familiarity=scorer)
+    colour = None
+    if getattr(args, "colour", "off") == "pbc":
+        from mrcnn.data.colour import ColourNormalizer
+        from samples.pbc.colour import PBC_LAB_MEAN, PBC_LAB_STD
+        colour = ColourNormalizer(PBC_LAB_MEAN, PBC_LAB_STD)
+    detector = ScaledDetector(model, pixel_size=known, rescale=args.pixel_size != "off", familiarity=scorer,
+                              colour=colour)
     if args.pixel_size == "auto" and sample is not None and config.RED_CELL_DIAMETER:
         pooled = detector.calibrate(sample())
         print(f"scale: red cells {pooled['diameter_px']} px across (median of {pooled['measured']} of "
