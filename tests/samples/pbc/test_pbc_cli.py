@@ -95,9 +95,16 @@ def test_synthetic_train_evaluate_detect(tmp_path, capsys):
     assert sorted(os.path.basename(p) for p in glob.glob(os.path.join(det, "*.png"))) == [
         "smear0_overlay.png", "smear1_overlay.png"]
     rows = list(csv.reader(open(os.path.join(det, "counts.csv"))))
-    assert rows[0][0] == "image" and rows[0][-1] == "total" and len(rows) == 3
+    total = rows[0].index("total")
+    assert rows[0][0] == "image" and total == 9 and len(rows) == 3
+    assert rows[0][total + 1:] == ["pixel_size_um", "red_cell_px", "scale_factor", "scale_source", "unlike_training",
+                                   "unlike_score"]
     for row in rows[1:]:
-        assert int(row[-1]) == sum(int(v) for v in row[1:-1])
+        assert int(row[total]) == sum(int(v) for v in row[1:total])
+        assert row[total + 4] == "none"  # a model of synthetic smears knows no scale: images go in as they come
+        assert row[total + 5] in ("True", "False") and float(row[-1]) >= 0  # evaluate set the flag's cut-off
+    cutoff = json.load(open(os.path.join(run, "mask_rcnn_pbc_0001.json")))["unlike_cutoff"]
+    assert cutoff > 0
     results = json.load(open(os.path.join(det, "results.json")))
     assert all({"image_id", "category_id", "bbox", "score", "segmentation"} <= set(r) for r in results)
     assert "skipped 1 unreadable" in capsys.readouterr().out
