@@ -70,17 +70,22 @@ def _array(dataset):
     return np.asarray(dataset)
 
 
-def _read_keras3(group, out):
+def _keras3_layers(group):
+    """(layer name, its `vars` group) of every layer with weights under a Keras 3 file's `layers` group, depth first
+    (nested models' layers after their model's own)."""
     for key in group:
         item = group[key]
         if not isinstance(item, h5py.Group):
             continue
         if "vars" in item and len(item["vars"]):
-            vars_group = item["vars"]
-            name = text(vars_group.attrs.get("name", key))
-            out[name] = [_array(vars_group[str(i)]) for i in range(len(vars_group))]
+            yield text(item["vars"].attrs.get("name", key)), item["vars"]
         if "layers" in item:
-            _read_keras3(item["layers"], out)
+            yield from _keras3_layers(item["layers"])
+
+
+def _read_keras3(group, out):
+    for name, vars_group in _keras3_layers(group):
+        out[name] = [_array(vars_group[str(i)]) for i in range(len(vars_group))]
 
 
 def all_layers(model):
@@ -163,25 +168,18 @@ def replace_weights(path, out_path, weights):
 
 
 def _replace_keras3(group, pending, path):
-    for key in group:
-        item = group[key]
-        if not isinstance(item, h5py.Group):
+    for name, vars_group in _keras3_layers(group):
+        if name not in pending:
             continue
-        if "vars" in item and len(item["vars"]):
-            vars_group = item["vars"]
-            name = text(vars_group.attrs.get("name", key))
-            if name in pending:
-                arrays = pending.pop(name)
-                if len(arrays) != len(vars_group):
-                    raise ValueError(f"{path}: layer {name!r} holds {len(vars_group)} arrays, not {len(arrays)}")
-                for i, array in enumerate(arrays):
-                    dataset = vars_group[str(i)]
-                    if tuple(dataset.shape) != tuple(np.shape(array)):
-                        raise ValueError(f"{path}: layer {name!r} array {i} is {tuple(dataset.shape)}, not "
-                                         f"{tuple(np.shape(array))}")
-                    if text(dataset.attrs.get("dtype", "")) == "bfloat16":
-                        dataset[...] = np.asarray(array, np.float32).astype(ml_dtypes.bfloat16).view(dataset.dtype)
-                    else:
-                        dataset[...] = np.asarray(array).astype(dataset.dtype)
-        if "layers" in item:
-            _replace_keras3(item["layers"], pending, path)
+        arrays = pending.pop(name)
+        if len(arrays) != len(vars_group):
+            raise ValueError(f"{path}: layer {name!r} holds {len(vars_group)} arrays, not {len(arrays)}")
+        for i, array in enumerate(arrays):
+            dataset = vars_group[str(i)]
+            if tuple(dataset.shape) != tuple(np.shape(array)):
+                raise ValueError(f"{path}: layer {name!r} array {i} is {tuple(dataset.shape)}, not "
+                                 f"{tuple(np.shape(array))}")
+            if text(dataset.attrs.get("dtype", "")) == "bfloat16":
+                dataset[...] = np.asarray(array, np.float32).astype(ml_dtypes.bfloat16).view(dataset.dtype)
+            else:
+                dataset[...] = np.asarray(array).astype(dataset.dtype)
