@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 FIT_TOLERANCE = 0.1
 CALIBRATION_IMAGES = 50  # images of a set measured by calibrate
-SOURCES = ("red cells", "pixel size", "none")
 
 
 class ScaledDetector:
