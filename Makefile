@@ -1,5 +1,5 @@
 # Two commands for a fresh machine with Python 3 and make:
-#   make demo   trains and evaluates on generated blood smears (no downloads, about 3 minutes on 2 CPU cores)
+#   make demo   trains and evaluates on generated blood smears (no downloads, about 4 minutes on 2 CPU cores)
 #   make test   runs the whole test suite
 PYTHON ?= python3
 VENV ?= .venv

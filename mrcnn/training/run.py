@@ -190,8 +190,8 @@ class TrainingRun:
         # The checkpoint is written before the epoch is reported, so a resumed run never reports an epoch twice.
         callbacks = [NanGuard(), EpochCheckpoint(write_dir, self.name, prefix=self.prefix),
                      LossCurves(write_dir)] + list(callbacks)
-        log.info("%s run %s: epochs %d-%d (%s)", self.kind, self.log_dir, self.epoch + 1, epochs,
-                 ", ".join(f"{k} {v}" for k, v in (stage or {}).items()) or "no stage settings")
+        log.info("%s run %s: starting at epoch %d, training epochs %d-%d (%s)", self.kind, self.log_dir, self.epoch,
+                 self.epoch + 1, epochs, ", ".join(f"{k} {v}" for k, v in (stage or {}).items()) or "no stage settings")
         try:
             history = keras_model.fit(data, initial_epoch=self.epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
                                       validation_data=validation_data, validation_steps=validation_steps,

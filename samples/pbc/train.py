@@ -9,6 +9,7 @@ call each (a run's record of them: mrcnn/training/run.py). With --fields the tra
 the crops (mrcnn/data/mosaic.py).
 """
 
+import logging
 import os
 import time
 
@@ -16,6 +17,8 @@ from mrcnn.cli import UsageError
 from mrcnn.weights import CHOICES as WEIGHTS_CHOICES, resolve_weights
 from samples.pbc.config import PbcConfig, add_model_options, config_from_args, schedule
 from samples.pbc.datasets import load_subset
+
+log = logging.getLogger("pbc")
 
 
 def need_annotations(args):
@@ -50,6 +53,8 @@ def cmd_train(args):
     loaded = load_start_weights(model, args.weights, weights)
     if loaded:
         print(loaded["summary"])
+        log.info("loaded %d layers (%d not in the file, %d shape-mismatched, %d excluded)", len(loaded["loaded"]),
+                 len(loaded["missing"]), len(loaded["mismatched"]), len(loaded["excluded"]))
     from samples.pbc.augment import augmentation as preset
     augmentation = None if args.no_augmentation else preset(args.augmentation)
     if args.fields:  # fields at 0.5-2x the training scale, composed of the crops (mrcnn/data/mosaic.py)
