@@ -8,7 +8,8 @@ image in CIELAB (OpenCV's 8-bit LAB: L, a, b in 0..255) so that its mean and sta
 become the reference's: lightness, the red-green and the blue-yellow balance, and their contrasts. It keeps what is
 dark and what is light, and so the cells' shapes; it changes the image's overall tint and contrast only.
 `lab_statistics(images)` measures a reference: the mean over the images of each image's per-channel mean and
-standard deviation.
+standard deviation. `grey_rgb` goes further and drops the colour: a model trained on grey images (or on some,
+samples/pbc/augment.py) can be given another lab's images in grey, so that only lightness and texture reach it.
 """
 
 import cv2
@@ -53,3 +54,12 @@ class ColourNormalizer:
 
     def __call__(self, image):
         return match_lab_statistics(image, self.mean, self.std)
+
+
+def grey_rgb(image):
+    """uint8 [H, W, 3]: the image's grey value (ITU-R 601 luma, as OpenCV's RGB2GRAY) in all three channels."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 [H, W, 3], got {image.dtype} {image.shape}")
+    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    return cv2.merge([grey, grey, grey])
