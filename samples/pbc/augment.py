@@ -20,20 +20,25 @@ little from slide to slide. `SmearAugmentation` draws, per image and from the ca
                stain's two dyes (haematoxylin and eosin, skimage's HED deconvolution) each scaled by 1 + u and
                shifted by u (u uniform in +-stain: Tellez et al. 2018); a gamma exp(u_g); with probability
                blur[0] a Gaussian blur of sigma uniform in [0, blur[1]] (a camera out of focus); with probability
-               jpeg[0] a JPEG round trip at a quality uniform in [jpeg[1], 95].
+               jpeg[0] a JPEG round trip at a quality uniform in [jpeg[1], 95]; with probability grey, the
+               image's grey value in all three channels (no colour left to learn from).
 
 Masks follow the geometry (nearest-neighbour resizing) and never the colours. The object is a plain callable with
 the `f(image, mask, rng) -> (image, mask)` contract of `mrcnn.data.augment.apply_augmentation`, so it serves both
 `MaskRCNN.train(augmentation=...)` and the backbone's pretraining (with N = 0 masks). Each amount 0 turns its part
 off; `SmearAugmentation(scale=0, channel_gain=0, brightness=0, contrast=0, saturation=0)` is flips and rotations
 only. PRESETS names the settings the command lines offer (`--augmentation`): "pbc", the small variations of one
-lab's scanner, and "labs", the zoom from half to twice the size and the stains, lamps, cameras and focus of others.
+lab's scanner; "grey", the same with half the images in grey, so that the classes must be told apart by shape and
+texture, not only by the colours of one lab's stain; and "labs", the zoom from half to twice the size and the stains,
+lamps, cameras and focus of others.
 """
 
 import math
 
 import cv2
 import numpy as np
+
+from mrcnn.data.colour import grey_rgb
 
 
 class SmearAugmentation:
@@ -47,7 +52,7 @@ class SmearAugmentation:
     """
 
     def __init__(self, scale=0.15, channel_gain=0.05, brightness=0.08, contrast=0.1, saturation=0.1, hue=0.0,
-                 stain=0.0, gamma=0.0, blur=(0.0, 0.0), jpeg=(0.0, 95)):
+                 stain=0.0, gamma=0.0, blur=(0.0, 0.0), jpeg=(0.0, 95), grey=0.0):
         for name, value in (("scale", scale), ("channel_gain", channel_gain), ("brightness", brightness),
                             ("contrast", contrast), ("saturation", saturation), ("hue", hue), ("stain", stain),
                             ("gamma", gamma)):
@@ -57,6 +62,8 @@ class SmearAugmentation:
                 raise ValueError(f"SmearAugmentation: {name}={value!r}; valid: {valid}")
         if len(blur) != 2 or not 0 <= blur[0] <= 1 or not blur[1] >= 0:
             raise ValueError(f"SmearAugmentation: blur={blur!r}; valid: (probability in [0, 1], largest sigma >= 0)")
+        if isinstance(grey, bool) or not isinstance(grey, (int, float)) or not 0 <= grey <= 1:
+            raise ValueError(f"SmearAugmentation: grey={grey!r}; valid: a probability in [0, 1]")
         if len(jpeg) != 2 or not 0 <= jpeg[0] <= 1 or not 1 <= jpeg[1] <= 95:
             raise ValueError(f"SmearAugmentation: jpeg={jpeg!r}; valid: (probability in [0, 1], lowest quality 1-95)")
         self.scale = float(scale)
@@ -67,11 +74,13 @@ class SmearAugmentation:
         self.hue, self.stain, self.gamma = float(hue), float(stain), float(gamma)
         self.blur = (float(blur[0]), float(blur[1]))
         self.jpeg = (float(jpeg[0]), int(jpeg[1]))
+        self.grey = float(grey)
 
     def __repr__(self):
         return (f"SmearAugmentation(scale={self.scale}, channel_gain={self.channel_gain}, "
                 f"brightness={self.brightness}, contrast={self.contrast}, saturation={self.saturation}, "
-                f"hue={self.hue}, stain={self.stain}, gamma={self.gamma}, blur={self.blur}, jpeg={self.jpeg})")
+                f"hue={self.hue}, stain={self.stain}, gamma={self.gamma}, blur={self.blur}, jpeg={self.jpeg}, "
+                f"grey={self.grey})")
 
     def __call__(self, image, mask, rng):
         image = np.asarray(image)
@@ -93,7 +102,7 @@ class SmearAugmentation:
         return np.ascontiguousarray(image), np.ascontiguousarray(mask)
 
     def _imaging(self, image, rng):
-        """Hue, stain, gamma, blur and JPEG (module notes); each part off when its amount is 0."""
+        """Hue, stain, gamma, blur, JPEG and grey (module notes); each part off when its amount is 0."""
         if self.hue:
             hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)  # OpenCV's hue: 0..179 for the whole circle
             turn = int(round(rng.uniform(-self.hue, self.hue) * 180))
@@ -117,6 +126,8 @@ class SmearAugmentation:
             ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
             if ok:
                 image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)  # channel order is kept: encoded and decoded alike
+        if self.grey and rng.random() < self.grey:
+            image = grey_rgb(image)
         return image
 
     def _colour(self, image, rng):
@@ -143,6 +154,7 @@ REFLECT_ABOVE = 0.75  # zooms out to here fill the border with the image's refle
 
 PRESETS = {
     "pbc": dict(),  # the class defaults: one lab's scanner
+    "grey": dict(grey=0.5),
     "labs": dict(scale=1.0, channel_gain=0.08, brightness=0.15, contrast=0.25, saturation=0.25, hue=0.03,
                  stain=0.04, gamma=0.25, blur=(0.5, 2.0), jpeg=(0.3, 40)),
 }

@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from samples.pbc.augment import PRESETS as AUGMENTATIONS
 from samples.pbc.classes import CLASS_NAMES
 from samples.pbc.config import add_model_options, make_config
 
@@ -156,9 +157,9 @@ def add_parser(sub):
                    help="backbone weights file to write (*.weights.h5; default: backbone_<name>.weights.h5 in the "
                         "run folder); the report goes beside it as .json")
     p.add_argument("--no-augmentation", action="store_true", help="no flips, rotations or jitter")
-    p.add_argument("--augmentation", default="pbc", choices=["pbc", "labs"],
-                   help="pbc (default): small zoom and colour jitter; labs: zoom 0.5-2x and other labs' stains, "
-                        "lamps, cameras and focus (samples/pbc/augment.py)")
+    p.add_argument("--augmentation", default="pbc", choices=sorted(AUGMENTATIONS),
+                   help="pbc (default): small zoom and colour jitter; grey: the same, half the images in grey; labs: "
+                        "zoom 0.5-2x and other labs' stains, lamps, cameras and focus (samples/pbc/augment.py)")
     p.add_argument("--seed", type=int, default=0, help="seed of the batches and the initial weights (default: 0)")
     p.add_argument("--workers", type=int, default=2, help="threads decoding and augmenting images (default: 2)")
     add_model_options(p, training=True)

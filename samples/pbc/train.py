@@ -15,6 +15,7 @@ import time
 
 from mrcnn.cli import UsageError
 from mrcnn.weights import CHOICES as WEIGHTS_CHOICES, resolve_weights
+from samples.pbc.augment import PRESETS as AUGMENTATIONS
 from samples.pbc.config import PbcConfig, add_model_options, config_from_args, schedule
 from samples.pbc.datasets import load_subset
 
@@ -108,9 +109,9 @@ def add_parser(sub):
     p.add_argument("--synthetic-count", type=int, default=None, help="training images of --dataset synthetic")
     p.add_argument("--no-augmentation", action="store_true",
                    help="no flips, 90-degree rotations, zoom or colour jitter (samples/pbc/augment.py)")
-    p.add_argument("--augmentation", default="pbc", choices=["pbc", "labs"],
-                   help="pbc (default): small zoom and colour jitter; labs: also other labs' stains, lamps, cameras "
-                        "and focus (samples/pbc/augment.py)")
+    p.add_argument("--augmentation", default="pbc", choices=sorted(AUGMENTATIONS),
+                   help="pbc (default): small zoom and colour jitter; grey: the same, half the images in grey; labs: "
+                        "zoom 0.5-2x and other labs' stains, lamps, cameras and focus (samples/pbc/augment.py)")
     p.add_argument("--fields", action="store_true",
                    help="train on fields composed of the training crops at 0.5-2x their scale, several cells each, "
                         "cells cut by the border (mrcnn/data/mosaic.py) instead of the crops as they are")

@@ -124,3 +124,36 @@ def test_labs_preset_changes_colours_and_keeps_shapes():
         augmentation("gpu")
     with pytest.raises(ValueError, match="blur"):
         SmearAugmentation(blur=(2.0, 1.0))
+
+
+def test_grey_turns_some_images_grey_and_keeps_the_others():
+    from mrcnn.data.colour import grey_rgb
+    image, mask = _marked(16, 16)
+    never = SmearAugmentation(**GEOMETRY_ONLY)
+    always = SmearAugmentation(**GEOMETRY_ONLY, grey=1.0)
+    for seed in range(4):
+        kept = never(image, mask, np.random.default_rng(seed))[0]
+        greyed = always(image, mask, np.random.default_rng(seed))[0]
+        assert not np.array_equal(kept[..., 0], kept[..., 1])
+        np.testing.assert_array_equal(greyed, grey_rgb(kept))  # the same geometry, then grey
+    half = SmearAugmentation(**GEOMETRY_ONLY, grey=0.5)
+    grey = [np.array_equal(*half(image, mask, np.random.default_rng(seed))[0][..., :2].transpose(2, 0, 1))
+            for seed in range(200)]
+    assert 70 < sum(grey) < 130
+    with pytest.raises(ValueError, match="grey"):
+        SmearAugmentation(grey=1.5)
+
+
+def test_grey_preset_is_pbc_with_half_the_images_grey_and_offered_by_the_command_lines():
+    from samples.pbc.augment import PRESETS, augmentation
+    import argparse
+    from samples.pbc import pretrain, train
+    grey, pbc = augmentation("grey"), augmentation("pbc")
+    assert grey.grey == 0.5 and pbc.grey == 0.0
+    assert repr(grey).replace("grey=0.5", "grey=0.0") == repr(pbc)  # nothing else differs
+    for module in (pretrain, train):
+        sub = argparse.ArgumentParser().add_subparsers()
+        module.add_parser(sub)
+        parser = next(iter(sub.choices.values()))
+        choices = next(a.choices for a in parser._actions if a.dest == "augmentation")
+        assert sorted(choices) == sorted(PRESETS)
