@@ -24,7 +24,8 @@ lab's, not a hard image from an easy one.
 
 No extra file and no training images are needed: the model carries its statistics. The cut-off that turns the score
 into a yes / no comes from images known to be like the training ones: `cutoff(scores)` is a high quantile (QUANTILE)
-of their scores; `pbc.py evaluate` computes it on the validation images and writes it beside the weights.
+of their scores; `pbc.py evaluate` computes it on the validation images and writes it beside the weights. A backbone
+without batch norm (VGG19, `small_gn`) keeps no statistics: `familiarity_scorer` gives None and its images get no score.
 """
 
 import logging
@@ -42,6 +43,18 @@ EPSILON = 1e-3
 QUANTILE = 0.99  # of the in-distribution images' scores: about 1 in 100 of them is flagged
 
 
+def familiarity_scorer(keras_model, config, cutoff=None):
+    """The FamiliarityScorer of a detector, or None (logged once) when its backbone has no batch-norm layer."""
+    if not _batch_norm_layers(detector_backbone(keras_model, config)):
+        log.info("backbone %r has no batch norm: images get no 'unlike the training images' score", config.BACKBONE)
+        return None
+    return FamiliarityScorer(keras_model, config, cutoff=cutoff)
+
+
+def _batch_norm_layers(backbone):
+    return [layer for layer in all_layers(backbone) if isinstance(layer, keras.layers.BatchNormalization)]
+
+
 class FamiliarityScorer:
     """The score of the module notes for a detector's backbone.
 
@@ -53,7 +66,7 @@ class FamiliarityScorer:
 
     def __init__(self, keras_model, config, cutoff=None):
         backbone = detector_backbone(keras_model, config)
-        layers = [layer for layer in all_layers(backbone) if isinstance(layer, keras.layers.BatchNormalization)]
+        layers = _batch_norm_layers(backbone)
         if not layers:
             raise ValueError(f"backbone {config.BACKBONE!r} has no batch-norm layer: no statistics to compare with")
         self.config, self.cutoff = config, cutoff

@@ -39,3 +39,17 @@ def test_scorer_on_a_tiny_detector_grows_with_a_colour_shift(tmp_path):
     assert like < shifted
     judged = FamiliarityScorer(model.keras_model, config, cutoff=(like + shifted) / 2).judge(images[:1])
     assert judged["unlike"] is False and judged["score"] == pytest.approx(like, abs=1e-4)
+
+
+def test_a_backbone_without_batch_norm_gets_no_scorer(tmp_path):
+    from mrcnn.familiarity import familiarity_scorer
+    from mrcnn.model import MaskRCNN
+    from samples.pbc.config import make_config
+    config = make_config(inference=True, preset="cpu", backbone="small_gn", image_size=64)
+    model = MaskRCNN("inference", config, str(tmp_path))
+    assert familiarity_scorer(model.keras_model, config) is None
+    with pytest.raises(ValueError, match="no batch-norm layer"):
+        FamiliarityScorer(model.keras_model, config)
+    tiny = make_config(inference=True, preset="cpu", backbone="tiny", image_size=64)
+    scorer = familiarity_scorer(MaskRCNN("inference", tiny, str(tmp_path)).keras_model, tiny, cutoff=1.0)
+    assert isinstance(scorer, FamiliarityScorer) and scorer.cutoff == 1.0

@@ -26,8 +26,8 @@ def inference_detector(config, path, args, sample=None):
     model = MaskRCNN("inference", config, args.logs)
     model.load_weights(path)
     known = args.pixel_size if isinstance(args.pixel_size, float) else None
-    from mrcnn.familiarity import FamiliarityScorer
-    scorer = FamiliarityScorer(model.keras_model, config, cutoff=stored_cutoff(path))
+    from mrcnn.familiarity import familiarity_scorer
+    scorer = familiarity_scorer(model.keras_model, config, cutoff=stored_cutoff(path))
     colour = None
     if getattr(args, "colour", "off") == "pbc":
         from mrcnn.data.colour import ColourNormalizer
