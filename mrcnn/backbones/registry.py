@@ -38,6 +38,7 @@ BUILTIN = {
     "densenet121": "mrcnn.backbones.applications",
     "densenet169": "mrcnn.backbones.applications",
     "small": "mrcnn.backbones.tiny",
+    "small_gn": "mrcnn.backbones.tiny",
     "tiny": "mrcnn.backbones.tiny",
 }
 # The paper's seven, in the order of its Tables 4-5 (Atıcı & Koçer 2023).

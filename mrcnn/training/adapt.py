@@ -50,7 +50,7 @@ def adapt_batch_norm(keras_model, config, images, batch_size=8):
     "std_ratio"}}, "mean_shift": their mean, "std_ratio": the mean of |log ratio| turned back into a ratio,
     "weights": {layer: [arrays]} of the adapted layers (mrcnn.weights_io.replace_weights writes them into a copy of
     the weights file)}.
-    Raises ValueError with fewer than MIN_IMAGES images or images of another size.
+    Raises ValueError with fewer than MIN_IMAGES images, images of another size or a backbone without batch norm.
     """
     images = [np.asarray(image, np.uint8) for image in images]
     side = tuple(int(d) for d in config.IMAGE_SHAPE[:2])
@@ -61,6 +61,9 @@ def adapt_batch_norm(keras_model, config, images, batch_size=8):
         raise ValueError(f"images must be {side[0]} x {side[1]} (the model's input); got {shapes[:3]}")
     backbone = detector_backbone(keras_model, config)
     before = batch_norm_statistics(backbone)
+    if not before:
+        raise ValueError(f"backbone {config.BACKBONE!r} has no batch-norm layer: there are no statistics to adapt "
+                         "(group norm takes each image's own)")
     batches = [mold_image(np.stack(images[i:i + batch_size]).astype(np.float32), config.MEAN_PIXEL)
                for i in range(0, len(images), batch_size)]
     count = recompute_moving_statistics(backbone, batches)

@@ -11,7 +11,7 @@ from mrcnn import backbones
 from mrcnn.backbones.registry import HEADS_REGEX, layer_regex
 
 
-ALL_BUILTIN = ("resnet50", "resnet101", "resnet152", "resnext50", "vgg19", "densenet121", "densenet169", "small",
+ALL_BUILTIN = ("resnet50", "resnet101", "resnet152", "resnext50", "vgg19", "densenet121", "densenet169", "small", "small_gn",
                "tiny")
 
 

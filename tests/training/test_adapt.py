@@ -57,3 +57,11 @@ def test_bad_input(tiny, tmp_path):
     with pytest.raises(ValueError, match="array 0 is"):
         name = next(iter(read_weights(path)))
         replace_weights(path, str(tmp_path / "out.weights.h5"), {name: [np.zeros(7)] * len(read_weights(path)[name])})
+
+
+def test_a_backbone_without_batch_norm_is_refused(tmp_path):
+    config = make_config(inference=True, preset="cpu", backbone="small_gn", image_size=64)
+    model = MaskRCNN("inference", config, str(tmp_path))
+    images = np.full((MIN_IMAGES, 64, 64, 3), 200, np.uint8)
+    with pytest.raises(ValueError, match="'small_gn' has no batch-norm layer"):
+        adapt_batch_norm(model.keras_model, config, images)
