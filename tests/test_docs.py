@@ -346,5 +346,5 @@ def test_readme_backbone_table_lists_every_registered_backbone():
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
         section = f.read().split("\n## Backbones\n", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
-    named = [name for row in rows for name in re.findall(r"`([a-z0-9]+)`", row.split("|")[1])]
+    named = [name for row in rows for name in re.findall(r"`([a-z0-9_]+)`", row.split("|")[1])]
     assert sorted(named) == sorted(BUILTIN)
