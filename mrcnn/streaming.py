@@ -26,8 +26,9 @@ Files written in out_dir:
                    temporary name and renamed into place: a results.json that exists is complete. Scored by
                    pycocotools against any COCO ground truth whose image ids are the same image ids.
     counts.csv     header "image", class names..., "total" (and IMAGE_INFO's columns, e.g. pixel_size_um,
-                   red_cell_px, scale_factor, scale_source); one row per image (its path and detections per class),
-                   flushed as it goes.
+                   red_cell_px, scale_factor, scale_source); one row per image (its path and cells per class),
+                   flushed as it goes. A cell is counted once: detections of other classes on the same cell are its
+                   alternatives, not cells (mrcnn/counting.py); results.json keeps every detection.
     <name>_overlay.png  per image when `overlays` (mrcnn.visualize.draw_instances).
 
 Why a journal plus a final results.json rather than one incrementally written array: a JSON array is not valid
@@ -47,6 +48,7 @@ import time
 
 import numpy as np
 
+from mrcnn.counting import cell_counts, same_cell
 from mrcnn.data.image_io import read_image_rgb
 from mrcnn.evaluation.coco_io import to_coco_results
 
@@ -243,8 +245,8 @@ def counts_row(image, counts, info=(), result=None):
 def summarize_result(result, image_id, class_names, category_map=None, where=None):
     """(counts, records) of one image's detect() result.
 
-    counts: detections per class, [K - 1] ints, class 1 first (a row of counts.csv); records: its COCO result
-    records (`to_coco_results`). Raises ValueError naming `where` (default the image id) when a class id does not
+    counts: cells per class, [K - 1] ints, class 1 first (a row of counts.csv; one count per cell, mrcnn/counting.py);
+    records: its COCO result records (`to_coco_results`), one per detection. Raises ValueError naming `where` (default the image id) when a class id does not
     index class_names.
     """
     records = to_coco_results([result], [image_id], category_map)
@@ -252,7 +254,7 @@ def summarize_result(result, image_id, class_names, category_map=None, where=Non
     if class_ids.size and (class_ids.min() < 1 or class_ids.max() >= len(class_names)):
         raise ValueError(f"image {where if where is not None else image_id}: class ids "
                          f"{sorted(set(class_ids.tolist()))} do not index class_names ({len(class_names)} names)")
-    counts = np.bincount(class_ids, minlength=len(class_names))[1:].tolist()
+    counts = cell_counts(class_ids, same_cell(result["masks"], result["scores"]), len(class_names))
     return counts, records
 
 

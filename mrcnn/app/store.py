@@ -31,6 +31,7 @@ import unicodedata
 
 import numpy as np
 
+from mrcnn.counting import cell_counts, same_cell
 from mrcnn.evaluation.evaluate import to_jsonable
 from mrcnn.streaming import IMAGE_INFO, counts_header, counts_row, summarize_result, write_results_json
 
@@ -178,13 +179,19 @@ class Store:
         _, records = summarize_result(result, entry.name, self.class_names, self.category_map, where=entry.name)
         rois = np.asarray(result["rois"]).reshape(-1, 4)
         masks = np.asarray(result["masks"])
+        owner = same_cell(masks, result["scores"])
         cells = []
         for i in range(rois.shape[0]):
             class_id = int(result["class_ids"][i])
             mask = masks[..., i].astype(bool)
             cells.append({"class_id": class_id, "class_name": self.class_names[class_id],
                           "score": float(result["scores"][i]), "box": [int(v) for v in rois[i]],
-                          "area": int(mask.sum()), "mask": mask_png(mask)})
+                          "area": int(mask.sum()), "mask": mask_png(mask),
+                          "same_cell_as": None if owner[i] < 0 else int(owner[i]), "alternatives": []})
+        for i in np.flatnonzero(owner >= 0):  # highest score first, as the page lists them
+            cells[owner[i]]["alternatives"].append({"class_name": cells[i]["class_name"], "score": cells[i]["score"]})
+        for cell in cells:
+            cell["alternatives"].sort(key=lambda alternative: -alternative["score"])
         entry.info = {key: to_jsonable(result.get(key)) for key in self.info_keys}
         entry.cells, entry.records, entry.seconds = cells, records, round(float(seconds), 3)
         entry.status = DONE
@@ -198,13 +205,15 @@ class Store:
 
     def counts_csv(self, batch, min_score):
         """counts.csv of the batch's finished images (pbc.py detect's format, with the columns of `info_keys`),
-        detections scoring >= min_score."""
+        the cells scoring >= min_score (mrcnn/counting.py: a detection on a cell already counted is not counted)."""
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(counts_header(self.class_names, self.info_keys))
         for entry, keep in self._kept(batch, min_score):
-            class_ids = np.array([entry.cells[i]["class_id"] for i in keep], dtype=np.int64)
-            counts = np.bincount(class_ids, minlength=len(self.class_names))[1:].tolist()
+            kept = [entry.cells[i] for i in keep]
+            counts = cell_counts([cell["class_id"] for cell in kept],
+                                 [-1 if cell["same_cell_as"] is None else cell["same_cell_as"] for cell in kept],
+                                 len(self.class_names))
             writer.writerow(counts_row(entry.name, counts, self.info_keys, entry.info))
         return out.getvalue()
 

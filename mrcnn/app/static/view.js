@@ -25,7 +25,11 @@ const megabytes = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MB` : `${M
 
 // ---- what is shown -----------------------------------------------------------------------------------------------
 
-const visible = (cell) => cell.score >= state.threshold;
+// A detection on a cell already counted (same_cell_as: mrcnn/counting.py) is that cell's alternative class, never a
+// cell of its own: it scores lower than its cell, so it is hidden at every threshold and listed beside its cell.
+const visible = (cell) => cell.score >= state.threshold && (cell.same_cell_as === null || cell.same_cell_as === undefined);
+const alternativesText = (cell) => (cell.alternatives || []).filter((a) => a.score >= state.threshold)
+  .map((a) => `${a.class_name} ${fmt(a.score, 2)}`).join(", ");
 
 function renderAll() {
   renderList();
@@ -134,6 +138,8 @@ function renderViewer() {
     const [y1, x1, y2, x2] = cell.box;
     const name = el("td", {}, el("span", { class: "dot" }), cell.class_name);
     name.firstChild.style.setProperty("--swatch", colorOf(cell.class_id));
+    const others = alternativesText(cell);
+    if (others) name.append(el("span", { class: "muted alternatives", text: ` (or ${others})` }));
     const row = el("tr", { class: state.hidden.has(cell.class_id) ? "hidden-class" : "" },
       el("td", { class: "num", text: String(n + 1) }), name, el("td", { class: "num", text: fmt(cell.score) }),
       el("td", { text: `${x1}, ${y1}, ${x2 - x1}, ${y2 - y1}` }), el("td", { class: "num", text: String(cell.area) }));
