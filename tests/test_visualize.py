@@ -275,7 +275,7 @@ def test_plt_savefig_after_a_figure_function_saves_the_drawing(tmp_path, name):
     plt.figure()  # an unrelated current figure: the function must make its own and leave it current
     fig = _figure_calls()[name]()
     path = tmp_path / f"{name}.png"
-    plt.savefig(path)
+    plt.savefig(path, dpi=20)  # a small PNG: Matterport's figures are up to 16 x 16 inches
     assert plt.gcf() is fig
     assert _not_blank(path), f"{name}: plt.savefig saved a blank figure"
     plt.close("all")
