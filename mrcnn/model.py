@@ -41,7 +41,8 @@ from mrcnn.training import checkpoints, distribute
 from mrcnn.training.run import TrainingRun
 from mrcnn.training.sgd import SGD
 from mrcnn.training.trainer import MaskRCNNTrainer
-from mrcnn.weights_io import all_layers, assign_weights, read_weights
+from mrcnn.weights import load_weights_file
+from mrcnn.weights_io import all_layers
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class MaskRCNN:
         """Path of the last checkpoint of the newest run of this config's NAME in model_dir."""
         return checkpoints.find_last(self.model_dir, self.config.NAME)
 
-    def load_weights(self, filepath, by_name=False, exclude=None):
+    def load_weights(self, filepath, by_name=False, exclude=None, skip_mismatch=False):
         """Load weights from a Keras 3 `.weights.h5` file or a Keras 2 HDF5 file (e.g. Matterport's).
 
         Args:
@@ -159,23 +160,14 @@ class MaskRCNN:
                 that every weighted layer of the model is in the file with the same shapes.
             exclude: layer names not to load (e.g. the class-specific heads "mrcnn_class_logits", "mrcnn_bbox_fc",
                 "mrcnn_bbox", "mrcnn_mask" when NUM_CLASSES differs). Implies by_name.
-        Returns the report {"loaded", "excluded", "missing", "mismatched", "unused"} of layer names. A checkpoint
-        named like ours sets `self.epoch` and the log folder, so that `train` continues at the next epoch.
+            skip_mismatch: skip layers whose weight shapes differ from the model's. By default such a layer raises
+                ValueError naming it and both shapes, as Keras 2 did.
+        Returns the report {"loaded", "excluded", "missing", "mismatched", "unused"} of layer names. When fewer
+        than half of the model's layers are in the file, a WARNING says so (a checkpoint of another model). A
+        checkpoint named like ours sets `self.epoch` and the log folder, so that `train` continues at the next epoch.
         """
-        from mrcnn.backbones import pretrained
-        if pretrained.weights_file_kind(filepath) == "matterport":
-            # Matterport's own file (e.g. mask_rcnn_coco.h5): its ResNet layer names are mapped to ours.
-            report = pretrained.load_coco_weights(self.keras_model, filepath, exclude=exclude or ())
-            if not (by_name or exclude) and (report["missing"] or report["mismatched"]):
-                raise ValueError(f"{filepath}: layers not loaded: {report['missing'] + report['mismatched']}; "
-                                 "load by_name=True to skip them")
-        else:
-            weights = read_weights(filepath)
-            report = assign_weights(self.keras_model, weights, exclude=exclude, strict=not (by_name or exclude),
-                                    source=filepath)
-        log.info("loaded %d layers from %s (%d excluded, %d missing, %d shape-mismatched, %d unused in the file)",
-                 len(report["loaded"]), filepath, len(report["excluded"]), len(report["missing"]),
-                 len(report["mismatched"]), len(report["unused"]))
+        report = load_weights_file(self.keras_model, filepath, by_name=by_name, exclude=exclude,
+                                   skip_mismatch=skip_mismatch)
         run = TrainingRun.from_checkpoint(filepath, kind="mask_rcnn")
         if run is not None:  # continue that run: same folder and curves, next epoch, its optimizer state
             self.run = TrainingRun(run.log_dir, self.config.NAME, epoch=run.epoch)
