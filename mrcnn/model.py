@@ -19,6 +19,8 @@ of stages, resume) in mrcnn/training/run.py. Checkpoints go to
 `mask_rcnn_<name>_<epoch:04d>.optimizer.h5`; loading such a checkpoint and calling `train` continues at the next
 epoch with that state. `MaskRCNN.save(path)` and
 `load_model(path)` store and load a whole model (`.keras` + config JSON) without executing code from the files.
+Matterport's module-level functions (`log`, `load_image_gt`, `mold_image`, `data_generator`, ...) are re-exported here
+from mrcnn/matterport_api.py, and its inspection methods (`run_graph`, `ancestor`, ...) come from mrcnn/inspection.py.
 """
 
 import logging
@@ -35,7 +37,15 @@ from mrcnn.data.generator import DataGenerator
 from mrcnn.data.loader import check_dataset
 from mrcnn.data.mold import mold_inputs, unmold_detections
 from mrcnn.graph import build_graph
+from mrcnn.inspection import InspectionMixin
 from mrcnn.layers.batch_norm import use_fused_batch_norm
+from mrcnn.matterport_api import (  # Matterport's module-level names, re-exported: see __all__
+    BatchNorm, DetectionLayer, DetectionTargetLayer, ProposalLayer, PyramidROIAlign, apply_box_deltas_graph,
+    box_refinement_graph, build_detection_targets, build_rpn_model, build_rpn_targets, clip_boxes_graph,
+    compose_image_meta, compute_backbone_shapes, data_generator, denorm_boxes_graph, generate_random_rois,
+    load_image_gt, log, mold_image, mrcnn_bbox_loss_graph, mrcnn_class_loss_graph, mrcnn_mask_loss_graph,
+    norm_boxes_graph, overlaps_graph, parse_image_meta, parse_image_meta_graph, rpn_bbox_loss_graph,
+    rpn_class_loss_graph, smooth_l1_loss, trim_zeros_graph, unmold_image)
 from mrcnn.precision import resolve_policy, store_weights_in_compute_dtype
 from mrcnn.training import checkpoints, distribute
 from mrcnn.training.run import TrainingRun
@@ -44,10 +54,21 @@ from mrcnn.training.trainer import MaskRCNNTrainer
 from mrcnn.weights import load_weights_file
 from mrcnn.weights_io import all_layers
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)  # `log` is Matterport's print helper
+
+# Ours, then Matterport's module-level names (mrcnn/matterport_api.py, whose __all__ is the same list).
+__all__ = [
+    "MaskRCNN", "build_optimizer", "load_model", "BatchNorm", "DetectionLayer", "DetectionTargetLayer",
+    "ProposalLayer", "PyramidROIAlign", "apply_box_deltas_graph", "box_refinement_graph", "build_detection_targets",
+    "build_rpn_model", "build_rpn_targets", "clip_boxes_graph", "compose_image_meta", "compute_backbone_shapes",
+    "data_generator", "denorm_boxes_graph", "generate_random_rois", "load_image_gt", "log", "mold_image",
+    "mrcnn_bbox_loss_graph", "mrcnn_class_loss_graph", "mrcnn_mask_loss_graph", "norm_boxes_graph",
+    "overlaps_graph", "parse_image_meta", "parse_image_meta_graph", "rpn_bbox_loss_graph", "rpn_class_loss_graph",
+    "smooth_l1_loss", "trim_zeros_graph", "unmold_image",
+]
 
 
-class MaskRCNN:
+class MaskRCNN(InspectionMixin):
     """Mask R-CNN in "training" or "inference" mode; the Keras model is `self.keras_model`.
 
     Args:
@@ -70,6 +91,7 @@ class MaskRCNN:
         self.mode = mode
         self.config = config
         self.model_dir = model_dir
+        self.anchors = None  # pixel anchors of the last get_anchors call (Matterport's, for inspect notebooks)
         self.run = TrainingRun.new(model_dir, config.NAME)  # where `train` writes; load_weights may continue a run
         if mode == "training":
             self.strategy = distribute.choose_strategy(config, strategy=strategy, devices=devices)
@@ -124,7 +146,7 @@ class MaskRCNN:
             if on and layer.weights:
                 trained.append(layer.name)
         if verbose:
-            log.info("training %d layers: %s", len(trained), ", ".join(trained))
+            logger.info("training %d layers: %s", len(trained), ", ".join(trained))
         return trained
 
     # ---- checkpoints -----------------------------------------------------------------------------------------------
@@ -183,7 +205,7 @@ class MaskRCNN:
         keras_path, config_path = _saved_model_paths(filepath)
         checkpoints.write_atomic(keras_path, self.keras_model.save)
         checkpoints.write_text_atomic(config_path, self.config.to_json())
-        log.info("saved the %s model to %s and its config to %s", self.mode, keras_path, config_path)
+        logger.info("saved the %s model to %s and its config to %s", self.mode, keras_path, config_path)
         return keras_path
 
     # ---- training --------------------------------------------------------------------------------------------------
@@ -241,7 +263,9 @@ class MaskRCNN:
     # ---- inference -------------------------------------------------------------------------------------------------
 
     def get_anchors(self, image_shape):
-        """Normalized anchors [A, (y1, x1, y2, x2)] for a molded image of `image_shape`."""
+        """Normalized anchors [A, (y1, x1, y2, x2)] for a molded image of `image_shape`; `self.anchors` keeps the
+        same anchors in pixels, as Matterport's did."""
+        self.anchors = get_anchors(self.config, tuple(image_shape[:2]))
         return get_anchors(self.config, tuple(image_shape[:2]), normalized=True)
 
     def mold_inputs(self, images):
@@ -256,7 +280,8 @@ class MaskRCNN:
         """Detect instances in a list of RGB images (any number; run in batches of BATCH_SIZE).
 
         Returns one dict per image: {"rois": int32 [N, (y1, x1, y2, x2)] pixels, "class_ids": int32 [N],
-        "scores": float32 [N], "masks": bool [H, W, N]}.
+        "scores": float32 [N], "masks": bool [H, W, N]}. verbose=1 prints Matterport's lines ("Processing N
+        images", each image, the molded inputs, each with shape, min, max and dtype).
         """
         if self.mode != "inference":
             raise ValueError("detect() needs a model built with mode='inference'")
@@ -268,13 +293,13 @@ class MaskRCNN:
         for start in range(0, len(images), step):
             chunk = list(images[start:start + step])
             molded, metas, windows = self.mold_inputs(chunk)
+            if verbose:
+                self._print_detect_inputs(chunk, molded, metas)
             raw = self._run(molded, metas)
             for i, image in enumerate(chunk):
                 rois, class_ids, scores, masks = self.unmold_detections(
                     raw["detections"][i], raw["mrcnn_mask"][i], image.shape, molded[i].shape, windows[i])
                 results.append({"rois": rois, "class_ids": class_ids, "scores": scores, "masks": masks})
-            if verbose:
-                log.info("detected %d of %d images", len(results), len(images))
         return results
 
     def detect_molded(self, molded_images, image_metas, verbose=0):
@@ -284,7 +309,6 @@ class MaskRCNN:
         """
         if self.mode != "inference":
             raise ValueError("detect_molded() needs a model built with mode='inference'")
-        from mrcnn.data.image_meta import parse_image_meta
         molded_images = np.asarray(molded_images, dtype=np.float32)
         image_metas = np.asarray(image_metas, dtype=np.float32)
         meta = parse_image_meta(image_metas)
