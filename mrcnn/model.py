@@ -19,8 +19,9 @@ of stages, resume) in mrcnn/training/run.py. Checkpoints go to
 `mask_rcnn_<name>_<epoch:04d>.optimizer.h5`; loading such a checkpoint and calling `train` continues at the next
 epoch with that state. `MaskRCNN.save(path)` and
 `load_model(path)` store and load a whole model (`.keras` + config JSON) without executing code from the files.
-Matterport's module-level functions (`log`, `load_image_gt`, `mold_image`, `data_generator`, ...) are re-exported here
-from mrcnn/matterport_api.py, and its inspection methods (`run_graph`, `ancestor`, ...) come from mrcnn/inspection.py.
+Matterport's module-level functions are re-exported here: `log`, `load_image_gt`, `mold_image`, `data_generator`, ...
+from mrcnn/matterport_api.py, the graph builders (`resnet_graph`, `rpn_graph`, ...) from mrcnn/matterport_graph.py;
+its inspection methods (`run_graph`, `ancestor`, ...) come from mrcnn/inspection.py.
 """
 
 import logging
@@ -46,6 +47,9 @@ from mrcnn.matterport_api import (  # Matterport's module-level names, re-export
     load_image_gt, log, mold_image, mrcnn_bbox_loss_graph, mrcnn_class_loss_graph, mrcnn_mask_loss_graph,
     norm_boxes_graph, overlaps_graph, parse_image_meta, parse_image_meta_graph, rpn_bbox_loss_graph,
     rpn_class_loss_graph, smooth_l1_loss, trim_zeros_graph, unmold_image)
+from mrcnn.matterport_graph import (  # Matterport's graph builders, re-exported: see __all__
+    batch_pack_graph, build_fpn_mask_graph, detection_targets_graph, fpn_classifier_graph, log2_graph, resnet_graph,
+    rpn_graph)
 from mrcnn.precision import resolve_policy, store_weights_in_compute_dtype
 from mrcnn.training import checkpoints, distribute
 from mrcnn.training.run import TrainingRun
@@ -56,7 +60,7 @@ from mrcnn.weights_io import all_layers
 
 logger = logging.getLogger(__name__)  # `log` is Matterport's print helper
 
-# Ours, then Matterport's module-level names (mrcnn/matterport_api.py, whose __all__ is the same list).
+# Ours, then Matterport's module-level names: mrcnn/matterport_api.py's __all__, then mrcnn/matterport_graph.py's.
 __all__ = [
     "MaskRCNN", "build_optimizer", "load_model", "BatchNorm", "DetectionLayer", "DetectionTargetLayer",
     "ProposalLayer", "PyramidROIAlign", "apply_box_deltas_graph", "box_refinement_graph", "build_detection_targets",
@@ -65,6 +69,8 @@ __all__ = [
     "mrcnn_bbox_loss_graph", "mrcnn_class_loss_graph", "mrcnn_mask_loss_graph", "norm_boxes_graph",
     "overlaps_graph", "parse_image_meta", "parse_image_meta_graph", "rpn_bbox_loss_graph", "rpn_class_loss_graph",
     "smooth_l1_loss", "trim_zeros_graph", "unmold_image",
+    "batch_pack_graph", "build_fpn_mask_graph", "detection_targets_graph", "fpn_classifier_graph", "log2_graph",
+    "resnet_graph", "rpn_graph",
 ]
 
 

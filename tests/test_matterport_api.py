@@ -16,7 +16,7 @@ import tensorflow as tf
 from mrcnn import model as modellib
 from mrcnn import utils
 from mrcnn.model import log
-from mrcnn import matterport_api
+from mrcnn import matterport_api, matterport_graph
 from tests.test_weights_io import _write_keras2 as write_keras2_file
 from tests.tiny_config import TinyConfig, shapes_dataset
 
@@ -28,6 +28,8 @@ MATTERPORT_NAMES = [
     "trim_zeros_graph", "compute_backbone_shapes", "build_rpn_model", "smooth_l1_loss", "rpn_class_loss_graph",
     "rpn_bbox_loss_graph", "mrcnn_class_loss_graph", "mrcnn_bbox_loss_graph", "mrcnn_mask_loss_graph",
     "ProposalLayer", "DetectionTargetLayer", "DetectionLayer", "PyramidROIAlign", "BatchNorm", "MaskRCNN",
+    "resnet_graph", "rpn_graph", "fpn_classifier_graph", "build_fpn_mask_graph", "log2_graph", "batch_pack_graph",
+    "detection_targets_graph",
 ]
 
 
@@ -50,8 +52,10 @@ def model(tmp_path_factory):
 def test_matterport_module_names_are_in_mrcnn_model():
     missing = [name for name in MATTERPORT_NAMES if not hasattr(modellib, name)]
     assert missing == []
-    assert sorted(modellib.__all__) == sorted(["MaskRCNN", "build_optimizer", "load_model"] + matterport_api.__all__)
-    assert all(getattr(modellib, name) is getattr(matterport_api, name) for name in matterport_api.__all__)
+    assert sorted(modellib.__all__) == sorted(["MaskRCNN", "build_optimizer", "load_model"] + matterport_api.__all__
+                                              + matterport_graph.__all__)
+    for module in (matterport_api, matterport_graph):
+        assert all(getattr(modellib, name) is getattr(module, name) for name in module.__all__)
 
 
 def test_log_prints_matterport_lines(capsys):
@@ -251,3 +255,49 @@ def test_load_weights_raises_on_a_shape_mismatch_and_warns_when_little_loads(mod
         report = model.load_weights(full, by_name=True)
     assert not report["missing"] and "only" not in caplog.text
     np.testing.assert_array_equal(layer.get_weights()[0], kernel)
+
+
+def test_graph_builders_as_a_hand_assembled_network_calls_them():
+    """Matterport's functional calls: backbone, RPN on one level, both heads with ROI Align; train_bn=False freezes
+    the batch norm layers each call built."""
+    config = InferenceConfig()
+    image = keras.Input((64, 64, 3))
+    c1, c2, c3, c4, c5 = modellib.resnet_graph(image, "tiny", stage5=True, train_bn=False)
+    assert c1 is None and [tuple(c.shape[1:3]) for c in (c2, c3, c4, c5)] == [(16, 16), (8, 8), (4, 4), (2, 2)]
+    assert modellib.resnet_graph(keras.Input((64, 64, 3)), "tiny")[4] is None  # stage5=False, Matterport's default
+    logits, probs, bbox = modellib.rpn_graph(c2, anchors_per_location=3, anchor_stride=1)
+    assert tuple(logits.shape) == (None, 16 * 16 * 3, 2) and tuple(bbox.shape) == (None, 16 * 16 * 3, 4)
+    rois = keras.Input((5, 4))
+    meta = keras.Input((config.IMAGE_META_SIZE,))
+    pyramid = [keras.Input((s, s, 8)) for s in (16, 8, 4, 2)]
+    class_logits, class_probs, deltas = modellib.fpn_classifier_graph(rois, pyramid, meta, 7, 4, train_bn=False,
+                                                                      fc_layers_size=32)
+    masks = modellib.build_fpn_mask_graph(rois, pyramid, meta, 14, 4)
+    assert tuple(class_probs.shape) == (None, 5, 4) and tuple(deltas.shape) == (None, 5, 4, 4)
+    assert tuple(masks.shape) == (None, 5, 28, 28, 4)
+    model = keras.Model([image, rois, meta] + pyramid, [c5, probs, class_probs, masks])
+    bn = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    frozen = {layer.name for layer in bn if not layer.trainable}
+    assert {"mrcnn_class_bn1", "mrcnn_class_bn2"} <= frozen  # train_bn=False
+    assert not frozen & {f"mrcnn_mask_bn{i}" for i in range(1, 5)}  # train_bn=True
+    assert len(frozen) > 2  # and the backbone's
+
+
+def test_small_graph_functions_give_hand_computed_values():
+    np.testing.assert_allclose(modellib.log2_graph(tf.constant([1.0, 8.0, 0.5])).numpy(), [0.0, 3.0, -1.0])
+    x = tf.constant([[1, 2, 3], [4, 5, 6]])
+    assert modellib.batch_pack_graph(x, tf.constant([2, 1]), 2).numpy().tolist() == [1, 2, 4]
+    config = InferenceConfig()
+    gt_boxes = tf.constant([[0.0, 0.0, 0.5, 0.5]])
+    proposals = tf.constant([[0.0, 0.0, 0.5, 0.5], [0.6, 0.6, 0.9, 0.9]])
+    masks = tf.ones(tuple(config.MINI_MASK_SHAPE) + (1,))
+    rois, class_ids, deltas, target_masks = modellib.detection_targets_graph(
+        proposals, tf.constant([2]), gt_boxes, masks, config)
+    t = config.TRAIN_ROIS_PER_IMAGE
+    assert rois.shape == (t, 4) and target_masks.shape == (t, 28, 28)
+    assert class_ids.numpy().tolist() == [2, 0] + [0] * (t - 2)  # the exact proposal, then the background one
+    np.testing.assert_allclose(rois.numpy()[:2], proposals.numpy(), atol=1e-6)
+    np.testing.assert_allclose(deltas.numpy()[0], 0.0, atol=1e-6)
+    # The positive's mask is the ground truth's (ones); crop_and_resize's last row and column land a rounding error
+    # past the mini mask's edge and read 0 (TensorFlow's kernel, the same under Matterport).
+    assert target_masks.numpy()[0, :27, :27].min() == 1.0 and target_masks.numpy()[1:].max() == 0.0
