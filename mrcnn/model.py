@@ -312,9 +312,14 @@ class MaskRCNN(InspectionMixin):
         """Detect on images already molded (Matterport's API, for evaluation on molded dataset images).
 
         Returns the same dicts as `detect`, in the coordinates of each image's original shape (from its meta).
+        verbose=1 prints Matterport's lines: "Processing N images", then each image with its shape, min and max.
         """
         if self.mode != "inference":
             raise ValueError("detect_molded() needs a model built with mode='inference'")
+        if verbose:
+            log(f"Processing {len(molded_images)} images")
+            for image in molded_images:
+                log("image", image)
         molded_images = np.asarray(molded_images, dtype=np.float32)
         image_metas = np.asarray(image_metas, dtype=np.float32)
         meta = parse_image_meta(image_metas)

@@ -153,6 +153,11 @@ def test_detect_verbose_prints_matterport_lines_and_sets_anchors(model, dataset,
     # Matterport's pixel anchors, as get_anchors left them.
     np.testing.assert_allclose(utils.norm_boxes(model.anchors, (64, 64)), model.get_anchors((64, 64)), atol=1e-6)
     assert model.anchors.max() > 1
+    molded = modellib.mold_image(image[np.newaxis], model.config)
+    meta = modellib.load_image_gt(dataset, model.config, 0)[1][np.newaxis]
+    model.detect_molded(molded, meta, verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Processing 1 images" and lines[1].startswith("image ") and "float32" in lines[1]
 
 
 def test_trainable_layers(model):
