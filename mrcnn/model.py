@@ -19,6 +19,9 @@ of stages, resume) in mrcnn/training/run.py. Checkpoints go to
 `mask_rcnn_<name>_<epoch:04d>.optimizer.h5`; loading such a checkpoint and calling `train` continues at the next
 epoch with that state. `MaskRCNN.save(path)` and
 `load_model(path)` store and load a whole model (`.keras` + config JSON) without executing code from the files.
+Matterport's module-level functions are re-exported here: `log`, `load_image_gt`, `mold_image`, `data_generator`, ...
+from mrcnn/matterport_api.py, the graph builders (`resnet_graph`, `rpn_graph`, ...) from mrcnn/matterport_graph.py;
+its inspection methods (`run_graph`, `ancestor`, ...) come from mrcnn/inspection.py.
 """
 
 import logging
@@ -35,18 +38,43 @@ from mrcnn.data.generator import DataGenerator
 from mrcnn.data.loader import check_dataset
 from mrcnn.data.mold import mold_inputs, unmold_detections
 from mrcnn.graph import build_graph
+from mrcnn.inspection import InspectionMixin
 from mrcnn.layers.batch_norm import use_fused_batch_norm
+from mrcnn.matterport_api import (  # Matterport's module-level names, re-exported: see __all__
+    BatchNorm, DetectionLayer, DetectionTargetLayer, ProposalLayer, PyramidROIAlign, apply_box_deltas_graph,
+    box_refinement_graph, build_detection_targets, build_rpn_model, build_rpn_targets, clip_boxes_graph,
+    compose_image_meta, compute_backbone_shapes, data_generator, denorm_boxes_graph, generate_random_rois,
+    load_image_gt, log, mold_image, mrcnn_bbox_loss_graph, mrcnn_class_loss_graph, mrcnn_mask_loss_graph,
+    norm_boxes_graph, overlaps_graph, parse_image_meta, parse_image_meta_graph, rpn_bbox_loss_graph,
+    rpn_class_loss_graph, smooth_l1_loss, trim_zeros_graph, unmold_image)
+from mrcnn.matterport_graph import (  # Matterport's graph builders, re-exported: see __all__
+    batch_pack_graph, build_fpn_mask_graph, detection_targets_graph, fpn_classifier_graph, log2_graph, resnet_graph,
+    rpn_graph)
 from mrcnn.precision import resolve_policy, store_weights_in_compute_dtype
 from mrcnn.training import checkpoints, distribute
 from mrcnn.training.run import TrainingRun
 from mrcnn.training.sgd import SGD
 from mrcnn.training.trainer import MaskRCNNTrainer
-from mrcnn.weights_io import all_layers, assign_weights, read_weights
+from mrcnn.weights import load_weights_file
+from mrcnn.weights_io import all_layers
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)  # `log` is Matterport's print helper
+
+# Ours, then Matterport's module-level names: mrcnn/matterport_api.py's __all__, then mrcnn/matterport_graph.py's.
+__all__ = [
+    "MaskRCNN", "build_optimizer", "load_model", "BatchNorm", "DetectionLayer", "DetectionTargetLayer",
+    "ProposalLayer", "PyramidROIAlign", "apply_box_deltas_graph", "box_refinement_graph", "build_detection_targets",
+    "build_rpn_model", "build_rpn_targets", "clip_boxes_graph", "compose_image_meta", "compute_backbone_shapes",
+    "data_generator", "denorm_boxes_graph", "generate_random_rois", "load_image_gt", "log", "mold_image",
+    "mrcnn_bbox_loss_graph", "mrcnn_class_loss_graph", "mrcnn_mask_loss_graph", "norm_boxes_graph",
+    "overlaps_graph", "parse_image_meta", "parse_image_meta_graph", "rpn_bbox_loss_graph", "rpn_class_loss_graph",
+    "smooth_l1_loss", "trim_zeros_graph", "unmold_image",
+    "batch_pack_graph", "build_fpn_mask_graph", "detection_targets_graph", "fpn_classifier_graph", "log2_graph",
+    "resnet_graph", "rpn_graph",
+]
 
 
-class MaskRCNN:
+class MaskRCNN(InspectionMixin):
     """Mask R-CNN in "training" or "inference" mode; the Keras model is `self.keras_model`.
 
     Args:
@@ -69,6 +97,7 @@ class MaskRCNN:
         self.mode = mode
         self.config = config
         self.model_dir = model_dir
+        self.anchors = None  # pixel anchors of the last get_anchors call (Matterport's, for inspect notebooks)
         self.run = TrainingRun.new(model_dir, config.NAME)  # where `train` writes; load_weights may continue a run
         if mode == "training":
             self.strategy = distribute.choose_strategy(config, strategy=strategy, devices=devices)
@@ -123,7 +152,7 @@ class MaskRCNN:
             if on and layer.weights:
                 trained.append(layer.name)
         if verbose:
-            log.info("training %d layers: %s", len(trained), ", ".join(trained))
+            logger.info("training %d layers: %s", len(trained), ", ".join(trained))
         return trained
 
     # ---- checkpoints -----------------------------------------------------------------------------------------------
@@ -150,7 +179,7 @@ class MaskRCNN:
         """Path of the last checkpoint of the newest run of this config's NAME in model_dir."""
         return checkpoints.find_last(self.model_dir, self.config.NAME)
 
-    def load_weights(self, filepath, by_name=False, exclude=None):
+    def load_weights(self, filepath, by_name=False, exclude=None, skip_mismatch=False):
         """Load weights from a Keras 3 `.weights.h5` file or a Keras 2 HDF5 file (e.g. Matterport's).
 
         Args:
@@ -159,23 +188,14 @@ class MaskRCNN:
                 that every weighted layer of the model is in the file with the same shapes.
             exclude: layer names not to load (e.g. the class-specific heads "mrcnn_class_logits", "mrcnn_bbox_fc",
                 "mrcnn_bbox", "mrcnn_mask" when NUM_CLASSES differs). Implies by_name.
-        Returns the report {"loaded", "excluded", "missing", "mismatched", "unused"} of layer names. A checkpoint
-        named like ours sets `self.epoch` and the log folder, so that `train` continues at the next epoch.
+            skip_mismatch: skip layers whose weight shapes differ from the model's. By default such a layer raises
+                ValueError naming it and both shapes, as Keras 2 did.
+        Returns the report {"loaded", "excluded", "missing", "mismatched", "unused"} of layer names. When fewer
+        than half of the model's layers are in the file, a WARNING says so (a checkpoint of another model). A
+        checkpoint named like ours sets `self.epoch` and the log folder, so that `train` continues at the next epoch.
         """
-        from mrcnn.backbones import pretrained
-        if pretrained.weights_file_kind(filepath) == "matterport":
-            # Matterport's own file (e.g. mask_rcnn_coco.h5): its ResNet layer names are mapped to ours.
-            report = pretrained.load_coco_weights(self.keras_model, filepath, exclude=exclude or ())
-            if not (by_name or exclude) and (report["missing"] or report["mismatched"]):
-                raise ValueError(f"{filepath}: layers not loaded: {report['missing'] + report['mismatched']}; "
-                                 "load by_name=True to skip them")
-        else:
-            weights = read_weights(filepath)
-            report = assign_weights(self.keras_model, weights, exclude=exclude, strict=not (by_name or exclude),
-                                    source=filepath)
-        log.info("loaded %d layers from %s (%d excluded, %d missing, %d shape-mismatched, %d unused in the file)",
-                 len(report["loaded"]), filepath, len(report["excluded"]), len(report["missing"]),
-                 len(report["mismatched"]), len(report["unused"]))
+        report = load_weights_file(self.keras_model, filepath, by_name=by_name, exclude=exclude,
+                                   skip_mismatch=skip_mismatch)
         run = TrainingRun.from_checkpoint(filepath, kind="mask_rcnn")
         if run is not None:  # continue that run: same folder and curves, next epoch, its optimizer state
             self.run = TrainingRun(run.log_dir, self.config.NAME, epoch=run.epoch)
@@ -191,7 +211,7 @@ class MaskRCNN:
         keras_path, config_path = _saved_model_paths(filepath)
         checkpoints.write_atomic(keras_path, self.keras_model.save)
         checkpoints.write_text_atomic(config_path, self.config.to_json())
-        log.info("saved the %s model to %s and its config to %s", self.mode, keras_path, config_path)
+        logger.info("saved the %s model to %s and its config to %s", self.mode, keras_path, config_path)
         return keras_path
 
     # ---- training --------------------------------------------------------------------------------------------------
@@ -249,7 +269,9 @@ class MaskRCNN:
     # ---- inference -------------------------------------------------------------------------------------------------
 
     def get_anchors(self, image_shape):
-        """Normalized anchors [A, (y1, x1, y2, x2)] for a molded image of `image_shape`."""
+        """Normalized anchors [A, (y1, x1, y2, x2)] for a molded image of `image_shape`; `self.anchors` keeps the
+        same anchors in pixels, as Matterport's did."""
+        self.anchors = get_anchors(self.config, tuple(image_shape[:2]))
         return get_anchors(self.config, tuple(image_shape[:2]), normalized=True)
 
     def mold_inputs(self, images):
@@ -264,7 +286,8 @@ class MaskRCNN:
         """Detect instances in a list of RGB images (any number; run in batches of BATCH_SIZE).
 
         Returns one dict per image: {"rois": int32 [N, (y1, x1, y2, x2)] pixels, "class_ids": int32 [N],
-        "scores": float32 [N], "masks": bool [H, W, N]}.
+        "scores": float32 [N], "masks": bool [H, W, N]}. verbose=1 prints Matterport's lines ("Processing N
+        images", each image, the molded inputs, each with shape, min, max and dtype).
         """
         if self.mode != "inference":
             raise ValueError("detect() needs a model built with mode='inference'")
@@ -276,23 +299,27 @@ class MaskRCNN:
         for start in range(0, len(images), step):
             chunk = list(images[start:start + step])
             molded, metas, windows = self.mold_inputs(chunk)
+            if verbose:
+                self._print_detect_inputs(chunk, molded, metas)
             raw = self._run(molded, metas)
             for i, image in enumerate(chunk):
                 rois, class_ids, scores, masks = self.unmold_detections(
                     raw["detections"][i], raw["mrcnn_mask"][i], image.shape, molded[i].shape, windows[i])
                 results.append({"rois": rois, "class_ids": class_ids, "scores": scores, "masks": masks})
-            if verbose:
-                log.info("detected %d of %d images", len(results), len(images))
         return results
 
     def detect_molded(self, molded_images, image_metas, verbose=0):
         """Detect on images already molded (Matterport's API, for evaluation on molded dataset images).
 
         Returns the same dicts as `detect`, in the coordinates of each image's original shape (from its meta).
+        verbose=1 prints Matterport's lines: "Processing N images", then each image with its shape, min and max.
         """
         if self.mode != "inference":
             raise ValueError("detect_molded() needs a model built with mode='inference'")
-        from mrcnn.data.image_meta import parse_image_meta
+        if verbose:
+            log(f"Processing {len(molded_images)} images")
+            for image in molded_images:
+                log("image", image)
         molded_images = np.asarray(molded_images, dtype=np.float32)
         image_metas = np.asarray(image_metas, dtype=np.float32)
         meta = parse_image_meta(image_metas)

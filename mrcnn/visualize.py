@@ -1,10 +1,14 @@
 """Display and visualization helpers (Matterport's ``mrcnn.visualize``), plotting only.
 
-Nothing in the model imports this module. It works headless: figures are built on
-``matplotlib.figure.Figure`` with an Agg canvas, so no display and no global backend change is
-needed; ``matplotlib.pyplot`` is imported (lazily) only when a caller passes ``show=True``.
-Every plotting function returns the matplotlib ``Figure``, or the path of the written PNG when
-``save_path`` is given; ``figure_to_array`` turns a Figure into an RGB array.
+Nothing in the model imports this module. As in Matterport, a function given no ``ax`` draws on a
+new pyplot figure (``plt.subplots``), which becomes pyplot's current figure, so ``plt.savefig(path)``
+afterwards saves what was drawn; pyplot is imported when the first figure is made (headless it picks
+Agg, or set ``MPLBACKEND=Agg``). ``show`` follows Matterport's ``auto_show``: by default
+``plt.show()`` is called when the function made the figure itself and no ``save_path`` is given
+(with the Agg backend it does nothing; in a notebook it displays the figure). Every plotting
+function returns the matplotlib ``Figure``, or the path of the written PNG when ``save_path`` is
+given (that figure is then closed, so that a loop writing files does not accumulate figures);
+``figure_to_array`` turns a Figure into an RGB array.
 
 Shape shorthand:
     H: image height, W: image width, N: instances, G: ground-truth instances,
@@ -22,7 +26,6 @@ import os
 import numpy as np
 from matplotlib import lines, patches
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from skimage.measure import find_contours
 
 logger = logging.getLogger(__name__)
@@ -32,20 +35,19 @@ logger = logging.getLogger(__name__)
 #  Figure plumbing
 ############################################################
 
-def _new_axes(figsize=None, show=False, nrows=1, ncols=1):
-    """A new figure and its axes: pyplot-managed only when it must be shown."""
-    if show:
-        import matplotlib.pyplot as plt
-        fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
-    else:
-        fig = Figure(figsize=figsize)
-        FigureCanvasAgg(fig)
-        axes = fig.subplots(nrows, ncols, squeeze=False)
+def _new_axes(figsize=None, nrows=1, ncols=1):
+    """A new pyplot figure and its axes [nrows, ncols]: the current figure, as Matterport's plt.subplots made it."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     return fig, axes
 
 
-def _finish(fig, save_path=None, show=False):
-    """Save (PNG unless the suffix names another format) and/or show; return path or figure."""
+def _finish(fig, save_path=None, show=None, created=True):
+    """Save (PNG unless the suffix names another format) and/or show; return path or figure.
+
+    show: True, False, or None for Matterport's auto_show: show a figure this function `created` when nothing
+    was saved. A created figure that was saved is closed after showing (its file is the result).
+    """
     path = None
     if save_path is not None:
         path = os.fspath(save_path)
@@ -53,9 +55,14 @@ def _finish(fig, save_path=None, show=False):
         if parent:
             os.makedirs(parent, exist_ok=True)
         fig.savefig(path, dpi=fig.dpi)
-    if show:
+    if show is None:
+        show = created and path is None
+    if show or (created and path is not None):
         import matplotlib.pyplot as plt
-        plt.show()
+        if show:
+            plt.show()
+        if created and path is not None:
+            plt.close(fig)
     return path if path is not None else fig
 
 
@@ -197,7 +204,7 @@ def draw_instances(image, boxes, masks, class_ids, class_names, scores=None, col
 ############################################################
 
 def display_images(images, titles=None, cols=4, cmap=None, norm=None, interpolation=None,
-                   figsize=None, save_path=None, show=False):
+                   figsize=None, save_path=None, show=None):
     """Show K images in a grid, optionally titled. images: list of [H, W, 3] or [H, W] arrays."""
     if len(images) == 0:
         raise ValueError("images is empty; pass at least one image")
@@ -205,7 +212,7 @@ def display_images(images, titles=None, cols=4, cmap=None, norm=None, interpolat
     cols = max(1, min(int(cols), len(images)))
     rows = -(-len(images) // cols)
     figsize = figsize or (14, 14 * rows / cols)
-    fig, axes = _new_axes(figsize, show, rows, cols)
+    fig, axes = _new_axes(figsize, rows, cols)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, image, title in zip(axes.ravel(), images, titles):
@@ -217,13 +224,14 @@ def display_images(images, titles=None, cols=4, cmap=None, norm=None, interpolat
 
 def display_instances(image, boxes, masks, class_ids, class_names, scores=None, title="",
                       figsize=(16, 16), ax=None, show_mask=True, show_bbox=True, colors=None,
-                      captions=None, save_path=None, show=False):
+                      captions=None, save_path=None, show=None):
     """Draw instances over an image: dashed boxes, blended masks, mask contours, captions.
 
     image: [H, W, 3]. boxes: [N, (y1, x1, y2, x2)] pixels. masks: bool [H, W, N].
     class_ids: int [N] indexing class_names. scores: float [N] or None.
     captions: N strings replacing the default "name score" captions. colors: N colours or None.
-    ax: draw into this matplotlib Axes instead of a new figure of `figsize`.
+    ax: draw into this matplotlib Axes instead of a new pyplot figure of `figsize`.
+    show: None shows a new figure (Matterport's auto_show) unless it was saved; True / False force it.
     N may be 0 (the image alone is drawn). Returns the Figure, or save_path once written.
     """
     image = _check_image(image)
@@ -232,8 +240,9 @@ def display_instances(image, boxes, masks, class_ids, class_names, scores=None, 
     n = boxes.shape[0]
     if n == 0:
         logger.info("display_instances: no instances to display")
-    if ax is None:
-        fig, axes = _new_axes(figsize, show)
+    created = ax is None
+    if created:
+        fig, axes = _new_axes(figsize)
         ax = axes[0, 0]
     else:
         fig = ax.figure
@@ -267,12 +276,12 @@ def display_instances(image, boxes, masks, class_ids, class_names, scores=None, 
         for verts in _mask_contours(mask):
             ax.add_patch(patches.Polygon(verts, facecolor="none", edgecolor=color))
     ax.imshow(np.clip(np.rint(masked_image), 0, 255).astype(np.uint8))
-    return _finish(fig, save_path, show)
+    return _finish(fig, save_path, show, created)
 
 
 def display_differences(image, gt_box, gt_class_id, gt_mask, pred_box, pred_class_id, pred_score,
                         pred_mask, class_names, title="", ax=None, show_mask=True, show_box=True,
-                        iou_threshold=0.5, score_threshold=0.5, save_path=None, show=False):
+                        iou_threshold=0.5, score_threshold=0.5, save_path=None, show=None):
     """Ground truth (green) and predictions (red) on one image; predictions captioned "score / IoU".
 
     gt_box: [G, (y1, x1, y2, x2)], gt_class_id: [G], gt_mask: bool [H, W, G];
@@ -317,7 +326,7 @@ def display_differences(image, gt_box, gt_class_id, gt_mask, pred_box, pred_clas
         save_path=save_path, show=show)
 
 
-def display_top_masks(image, mask, class_ids, class_names, limit=4, save_path=None, show=False):
+def display_top_masks(image, mask, class_ids, class_names, limit=4, save_path=None, show=None):
     """The image beside the masks of its `limit` largest classes (by total mask area).
 
     mask: [H, W, N]; class_ids: int [N]. Each panel numbers the class's instances 1..n.
@@ -340,20 +349,26 @@ def display_top_masks(image, mask, class_ids, class_names, limit=4, save_path=No
                           save_path=save_path, show=show)
 
 
-def plot_precision_recall(AP, precisions, recalls, save_path=None, show=False):
-    """Precision-recall curve titled with AP@50. precisions, recalls: equal-length sequences."""
+def plot_precision_recall(AP, precisions, recalls, ax=None, save_path=None, show=False):
+    """Precision-recall curve titled with AP@50. precisions, recalls: equal-length sequences.
+
+    ax: draw into this Axes instead of a new pyplot figure (Matterport did not show this one: show=False)."""
     if len(precisions) != len(recalls):
         raise ValueError(f"precisions ({len(precisions)}) and recalls ({len(recalls)}) "
                          "must have the same length")
-    fig, axes = _new_axes(None, show)
-    ax = axes[0, 0]
+    created = ax is None
+    if created:
+        fig, axes = _new_axes()
+        ax = axes[0, 0]
+    else:
+        fig = ax.figure
     ax.set_title("Precision-Recall Curve. AP@50 = {:.3f}".format(float(AP)))
     ax.set_ylim(0, 1.1)
     ax.set_xlim(0, 1.1)
     ax.set_xlabel("Recall")
     ax.set_ylabel("Precision")
     ax.plot(recalls, precisions)
-    return _finish(fig, save_path, show)
+    return _finish(fig, save_path, show, created)
 
 
 def plot_overlaps(gt_class_ids, pred_class_ids, pred_scores, overlaps, class_names,
@@ -371,7 +386,7 @@ def plot_overlaps(gt_class_ids, pred_class_ids, pred_scores, overlaps, class_nam
     if overlaps.shape != (len(pred_class_ids), len(gt_class_ids)):
         raise ValueError(f"overlaps must be [P, G] = ({len(pred_class_ids)}, {len(gt_class_ids)}) "
                          f"for the non-zero class ids; got shape {overlaps.shape}")
-    fig, axes = _new_axes((12, 10), show)
+    fig, axes = _new_axes((12, 10))
     ax = axes[0, 0]
     ax.imshow(overlaps, interpolation="nearest", cmap="Blues")
     ax.set_yticks(np.arange(len(pred_class_ids)))
@@ -412,8 +427,9 @@ def draw_boxes(image, boxes=None, refined_boxes=None, masks=None, captions=None,
             raise ValueError(f"{name} has {len(value)} entries; boxes has {n}")
     if masks is not None and (np.ndim(masks) != 3 or np.shape(masks)[-1] != n):
         raise ValueError(f"masks must be [H, W, {n}]; got shape {np.shape(masks)}")
-    if ax is None:
-        fig, axes = _new_axes((12, 12), show)
+    created = ax is None
+    if created:
+        fig, axes = _new_axes((12, 12))
         ax = axes[0, 0]
     else:
         fig = ax.figure
@@ -457,7 +473,7 @@ def draw_boxes(image, boxes=None, refined_boxes=None, masks=None, captions=None,
             for verts in _mask_contours(mask):
                 ax.add_patch(patches.Polygon(verts, facecolor="none", edgecolor=color))
     ax.imshow(np.clip(np.rint(masked_image), 0, 255).astype(np.uint8))
-    return _finish(fig, save_path, show)
+    return _finish(fig, save_path, show, created)
 
 
 ############################################################

@@ -13,7 +13,8 @@ A weights spec is what the command lines' `--weights` takes:
 
 `resolve_weights` finds the file without building any model (so a missing file fails within seconds, before
 TensorFlow is loaded) and `load_start_weights` loads it into a training MaskRCNN, returning what loaded with a
-one-line summary for the command line to print.
+one-line summary for the command line to print. `load_weights_file` is `MaskRCNN.load_weights`: any of those files
+into a Keras model, by layer name, with Matterport's checks.
 """
 
 import json
@@ -63,6 +64,41 @@ def resolve_weights(spec, model_dir=None, name=None, backbone=None, weights_file
     return spec
 
 
+def load_weights_file(keras_model, filepath, by_name=False, exclude=None, skip_mismatch=False):
+    """Load a Keras 3 `.weights.h5` file or a Keras 2 HDF5 file (Matterport's layout mapped onto ours) into
+    `keras_model` by layer name; the arguments and the report are those of `MaskRCNN.load_weights`.
+
+    A shape mismatch raises ValueError (the layer and both shapes) unless `skip_mismatch`; a strict load (neither
+    by_name nor exclude) also raises on a missing layer. When fewer than half of the model's weighted layers (those
+    not excluded) are in the file, a WARNING names the file and the count: a checkpoint of another backbone or model
+    loads "by name" almost nothing.
+    """
+    from mrcnn.backbones import pretrained
+    from mrcnn.weights_io import assign_weights, read_weights, weighted_layers
+
+    strict = not (by_name or exclude)
+    if pretrained.weights_file_kind(filepath) == "matterport":
+        # Matterport's own file (e.g. mask_rcnn_coco.h5): its ResNet layer names are mapped to ours.
+        report = pretrained.load_coco_weights(keras_model, filepath, exclude=exclude or (),
+                                              skip_mismatch=skip_mismatch and not strict)
+        if strict and report["missing"]:
+            raise ValueError(f"{filepath}: layers not loaded: {report['missing']}; load by_name=True to skip them")
+    else:
+        report = assign_weights(keras_model, read_weights(filepath), exclude=exclude, strict=strict,
+                                source=filepath, skip_mismatch=skip_mismatch)
+    total = len(weighted_layers(keras_model)) - len(report["excluded"])
+    found = total - len(report["missing"])
+    if found * 2 < total:
+        log.warning("only %d of the model's %d weighted layers were found in %s (missing e.g. %s); the others keep "
+                    "their current weights. Right for a backbone-only file (pbc.py pretrain, ImageNet); otherwise it "
+                    "is not a checkpoint of this model (another backbone or heads)", found, total, filepath,
+                    ", ".join(report["missing"][:3]))
+    log.info("loaded %d layers from %s (%d excluded, %d missing, %d shape-mismatched, %d unused in the file)",
+             len(report["loaded"]), filepath, len(report["excluded"]), len(report["missing"]),
+             len(report["mismatched"]), len(report["unused"]))
+    return report
+
+
 def load_start_weights(model, spec, path):
     """Load the starting weights of a training run into the training MaskRCNN `model`.
 
@@ -83,7 +119,12 @@ def load_start_weights(model, spec, path):
         from mrcnn.backbones.pretrained import load_coco_weights
         report = load_coco_weights(model.keras_model, path, num_classes_match=config.NUM_CLASSES == 81)
     else:
-        report = model.load_weights(path, by_name=True)
+        # Any file by name: a backbone from `pbc.py pretrain` (the heads missing), a checkpoint of other classes (the
+        # class heads mismatched): what did not load is in the summary, the caller prints it.
+        report = model.load_weights(path, by_name=True, skip_mismatch=True)
+        if report["mismatched"]:
+            log.warning("%s: %d layers have other shapes than this model's and keep their initialisation: %s", path,
+                        len(report["mismatched"]), ", ".join(report["mismatched"][:8]))
         if not report["loaded"]:
             raise ValueError(f"--weights {path}: no layer of this model ({config.BACKBONE} backbone) is in the file; "
                              f"it holds {len(report['unused'])} other layers (another backbone?)")

@@ -102,7 +102,7 @@ def weighted_layers(model):
                                    if not isinstance(layer, keras.Model) and layer.weights)
 
 
-def assign_weights(model, weights, exclude=(), strict=False, source="weights"):
+def assign_weights(model, weights, exclude=(), strict=False, source="weights", skip_mismatch=True):
     """Assign {layer name: arrays} to `model`'s layers of the same name.
 
     Args:
@@ -112,6 +112,8 @@ def assign_weights(model, weights, exclude=(), strict=False, source="weights"):
         strict: raise ValueError when a weighted layer of the model has no entry, or shapes differ (a full restore);
             otherwise skip those layers and report them.
         source: the file name, for messages.
+        skip_mismatch: False raises ValueError (naming the layer and both shapes) on a shape mismatch even when not
+            strict, as Keras 2's load_weights(by_name=True) did; True skips and reports it.
     Returns:
         {"loaded": [...], "excluded": [...], "missing": [...], "mismatched": [...], "unused": [...]} layer names.
     """
@@ -130,8 +132,9 @@ def assign_weights(model, weights, exclude=(), strict=False, source="weights"):
         got = [tuple(a.shape) for a in arrays]
         if expected != got:
             report["mismatched"].append(name)
-            if strict:
-                raise ValueError(f"{source}: layer {name!r} has weights of shapes {got}, the model expects {expected}")
+            if strict or not skip_mismatch:
+                raise ValueError(f"{source}: layer {name!r} has weights of shapes {got}, the model expects {expected}"
+                                 f"{'' if strict else '; pass skip_mismatch=True to skip such layers'}")
             continue
         layer.set_weights(arrays)
         report["loaded"].append(name)

@@ -239,3 +239,58 @@ def test_figure_to_array_is_the_figure_pixels():
     drawn = visualize.figure_to_array(visualize.display_instances(image, boxes, masks, class_ids, CLASS_NAMES,
                                                                   scores, figsize=FIGSIZE))
     assert drawn.shape == (200, 300, 3) and (drawn == 60).all(axis=-1).any()  # the grey image is in it
+
+
+def _not_blank(path):
+    """The PNG at `path` holds a drawing: more than a few distinct colours (a blank figure has one)."""
+    with Image.open(path) as png:
+        pixels = np.asarray(png.convert("RGB")).reshape(-1, 3)
+    return len(np.unique(pixels, axis=0)) > 10
+
+
+def _figure_calls():
+    image, boxes, masks, class_ids, scores = _scene(3)
+    overlaps = np.array([[0.9, 0.1], [0.0, 0.6]])
+    return {
+        "display_instances": lambda: visualize.display_instances(image, boxes, masks, class_ids, CLASS_NAMES,
+                                                                 scores, figsize=FIGSIZE),
+        "display_differences": lambda: visualize.display_differences(
+            image, boxes, class_ids, masks, boxes, class_ids, scores, masks, CLASS_NAMES),
+        "display_top_masks": lambda: visualize.display_top_masks(image, masks, class_ids, CLASS_NAMES, limit=2),
+        "display_images": lambda: visualize.display_images([image, image[..., 0]], titles=["a", "b"]),
+        "plot_precision_recall": lambda: visualize.plot_precision_recall(0.75, [1.0, 1.0, 0.5], [0.0, 0.5, 1.0]),
+        "plot_overlaps": lambda: visualize.plot_overlaps(np.array([1, 2]), np.array([1, 3]), np.array([0.9, 0.8]),
+                                                         overlaps, CLASS_NAMES),
+        "draw_boxes": lambda: visualize.draw_boxes(image, boxes=boxes, refined_boxes=boxes + 1, masks=masks,
+                                                   captions=["a", "b", "c"]),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_figure_calls()))
+def test_plt_savefig_after_a_figure_function_saves_the_drawing(tmp_path, name):
+    """Matterport's pattern: draw with no ax, then plt.savefig; the file holds the drawing, not a blank figure."""
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    plt.figure()  # an unrelated current figure: the function must make its own and leave it current
+    fig = _figure_calls()[name]()
+    path = tmp_path / f"{name}.png"
+    plt.savefig(path, dpi=20)  # a small PNG: Matterport's figures are up to 16 x 16 inches
+    assert plt.gcf() is fig
+    assert _not_blank(path), f"{name}: plt.savefig saved a blank figure"
+    plt.close("all")
+
+
+def test_a_figure_saved_by_save_path_is_closed_and_ax_is_drawn_on(tmp_path):
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    image, boxes, masks, class_ids, scores = _scene(2)
+    visualize.display_instances(image, boxes, masks, class_ids, CLASS_NAMES, scores, save_path=tmp_path / "a.png")
+    assert plt.get_fignums() == []  # written and closed: a loop writing overlays does not pile up figures
+    fig, ax = plt.subplots(1, 2)
+    assert visualize.display_instances(image, boxes, masks, class_ids, CLASS_NAMES, ax=ax[1]) is fig
+    assert visualize.plot_precision_recall(0.5, [1.0, 0.5], [0.5, 1.0], ax=ax[0]) is fig
+    assert ax[0].get_title().startswith("Precision-Recall") and len(ax[1].patches) == 4
+    assert plt.get_fignums() == [fig.number]
+    plt.close("all")

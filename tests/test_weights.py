@@ -37,11 +37,15 @@ class FakeModel:
     class config:
         BACKBONE, IMAGE_MAX_DIM, NUM_CLASSES = "small", 192, 9
 
-    def __init__(self, loaded):
+    def __init__(self, loaded, mismatched=()):
         self.loaded = loaded
+        self.mismatched = list(mismatched)
+        self.calls = []
 
-    def load_weights(self, path, by_name=False):
-        return {"loaded": self.loaded, "missing": ["fpn_c5p5"], "mismatched": [], "excluded": [], "unused": ["x"]}
+    def load_weights(self, path, by_name=False, skip_mismatch=False):
+        self.calls.append({"by_name": by_name, "skip_mismatch": skip_mismatch})
+        return {"loaded": self.loaded, "missing": ["fpn_c5p5"], "mismatched": self.mismatched, "excluded": [],
+                "unused": ["x"]}
 
 
 def test_start_weights_summary_of_a_pretrained_backbone(tmp_path, caplog):
@@ -56,3 +60,16 @@ def test_start_weights_summary_of_a_pretrained_backbone(tmp_path, caplog):
     assert "pretrained on 160 px images and this model takes 192 px" in caplog.text
     with pytest.raises(ValueError, match="no layer of this model .small backbone. is in the file"):
         load_start_weights(FakeModel([]), path, path)
+
+
+def test_start_weights_skip_mismatched_layers_with_a_warning(tmp_path, caplog):
+    """A start file of other classes: load_start_weights asks load_weights to skip (not raise on) the class heads
+    of other shapes, and warns which layers keep their initialisation."""
+    path = str(tmp_path / "other_classes.weights.h5")
+    model = FakeModel(["a", "b", "c"], mismatched=["mrcnn_class_logits", "mrcnn_bbox_fc"])
+    with caplog.at_level("WARNING", logger="mrcnn.weights"):
+        report = load_start_weights(model, path, path)
+    assert model.calls == [{"by_name": True, "skip_mismatch": True}]
+    assert report["summary"] == f"3 layers loaded from {path} (1 not in the file, 2 shape-mismatched, 0 excluded)"
+    assert "2 layers have other shapes than this model's" in caplog.text
+    assert "mrcnn_class_logits, mrcnn_bbox_fc" in caplog.text

@@ -3,6 +3,7 @@ import keras
 import numpy as np
 import pytest
 
+from mrcnn.weights import load_weights_file
 from mrcnn.weights_io import assign_weights, read_weights, weighted_layers
 
 
@@ -82,6 +83,10 @@ def test_shape_mismatch_is_skipped_or_raises(tmp_path):
     assert report["mismatched"] == ["mrcnn_class_logits"]
     with pytest.raises(ValueError, match="mrcnn_class_logits"):
         assign_weights(_model(), weights, strict=True)
+    # Keras 2's load_weights(by_name=True): a mismatch raises, naming the layer and both shapes, unless skipped.
+    with pytest.raises(ValueError, match=r"'mrcnn_class_logits' has weights of shapes \[\(3, 81\), \(81,\)\], the model "
+                                         r"expects \[\(3, 2\), \(2,\)\]; pass skip_mismatch=True"):
+        assign_weights(_model(), weights, skip_mismatch=False)
     with pytest.raises(ValueError, match="no weights for layer"):
         assign_weights(_model(), {}, strict=True)
 
@@ -98,3 +103,31 @@ def test_bad_files(tmp_path):
         pass
     with pytest.raises(ValueError, match="neither"):
         read_weights(str(empty))
+
+
+def _warnings(caplog):
+    """The WARNING lines of mrcnn.weights (the file names fpn_* layers, so pretrained.py also warns: not ResNet)."""
+    return "\n".join(r.getMessage() for r in caplog.records if r.name == "mrcnn.weights" and r.levelname == "WARNING")
+
+
+def test_load_weights_file_warns_when_less_than_half_of_the_model_is_in_the_file(tmp_path, caplog):
+    """MaskRCNN.load_weights: a file holding 1 of the model's 4 weighted layers (another model's checkpoint) loads
+    by name with a WARNING naming the file and the count; half or more loads quietly."""
+    source = _model(seed=1)
+    arrays = {name: layer.get_weights() for name, layer in weighted_layers(source).items()}
+    little = str(tmp_path / "other_model.h5")
+    _write_keras2(little, {"fpn_c5p5": arrays["fpn_c5p5"]}, as_bytes=True)
+    model = _model()
+    with caplog.at_level("WARNING", logger="mrcnn.weights"):
+        report = load_weights_file(model, little, by_name=True)
+    assert report["loaded"] == ["fpn_c5p5"]
+    assert "only 1 of the model's 4 weighted layers were found in " + little in _warnings(caplog)
+    caplog.clear()
+    half = str(tmp_path / "half.h5")
+    _write_keras2(half, {name: arrays[name] for name in ("fpn_c5p5", "bn_conv1")}, as_bytes=True)
+    with caplog.at_level("WARNING", logger="mrcnn.weights"):
+        report = load_weights_file(model, half, by_name=True)
+    assert sorted(report["loaded"]) == ["bn_conv1", "fpn_c5p5"] and _warnings(caplog) == ""
+    with caplog.at_level("WARNING", logger="mrcnn.weights"):  # excluded layers do not count
+        load_weights_file(model, little, exclude=["bn_conv1", "rpn_conv_shared"])
+    assert _warnings(caplog) == ""

@@ -1,4 +1,5 @@
-"""The tiny model configuration shared by the tests that build whole models (64 px, narrow heads, few ROIs)."""
+"""The tiny model configuration shared by the tests that build whole models (64 px, narrow heads, few ROIs), and a
+small shapes dataset at that size."""
 
 from mrcnn.config import Config
 
@@ -29,3 +30,13 @@ class TinyConfig(Config):
     # float32 so that tests can compare two model instances exactly; tests/test_precision.py covers the mixed
     # policies (under "auto" this CPU computes in bfloat16, and two instances then agree to bfloat16 rounding only).
     DTYPE_POLICY = "float32"
+
+
+def shapes_dataset(count=4, seed=5, size=64):
+    """A prepared ShapesDataset of `count` generated `size` px images (the shapes sample's)."""
+    from samples.shapes.shapes import ShapesDataset
+
+    dataset = ShapesDataset()
+    dataset.load_shapes(count, size, size, seed=seed)
+    dataset.prepare()
+    return dataset

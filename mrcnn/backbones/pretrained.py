@@ -243,7 +243,7 @@ def _adapt_to_layer(layer, file_name, arrays, flip_rgb):
     return arrays
 
 
-def load_coco_weights(keras_model, path, num_classes_match=True, exclude=()):
+def load_coco_weights(keras_model, path, num_classes_match=True, exclude=(), skip_mismatch=True):
     """Load Matterport's `mask_rcnn_coco.h5` (or any Matterport-layout file) into `keras_model` by mapped names.
 
     Args:
@@ -252,6 +252,7 @@ def load_coco_weights(keras_model, path, num_classes_match=True, exclude=()):
         num_classes_match: False excludes the class-specific heads (CLASS_SPECIFIC_HEADS), as when NUM_CLASSES is not
             COCO's 81.
         exclude: more layer names (model names) not to load.
+        skip_mismatch: False raises ValueError on a layer whose shapes differ (assign_weights); True skips it.
     Returns the assign_weights report, in the model's layer names except "unused" (the file's names), plus
     "renamed" {file name: model name}.
     """
@@ -279,7 +280,8 @@ def load_coco_weights(keras_model, path, num_classes_match=True, exclude=()):
             weights[target] = _adapt_to_layer(layer, name, _ordered_arrays(layer, arrays), flip_rgb)
 
     excluded = set(exclude or ()) | (set() if num_classes_match else set(CLASS_SPECIFIC_HEADS))
-    report = assign_weights(keras_model, weights, exclude=excluded, source=os.fspath(path))
+    report = assign_weights(keras_model, weights, exclude=excluded, source=os.fspath(path),
+                            skip_mismatch=skip_mismatch)
     report["renamed"] = renamed
     if not any(name.startswith(("res", "bn")) for name in renamed) and "conv1" not in renamed:
         log.warning("%s: none of the file's ResNet layers matched the model's backbone; Matterport's COCO weights are "

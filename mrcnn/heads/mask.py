@@ -7,8 +7,9 @@ pooling (`PyramidROIAlign`) is done by the caller, so this head takes the pooled
 The per-ROI layers run as one batched convolution over B * R crops (`MergeRoiAxis` / `SplitRoiAxis`) instead of
 Matterport's `TimeDistributed`, which Keras 3 runs as a Python loop over the ROIs. The layers with weights keep
 Matterport's names and weight shapes (`mrcnn_mask_conv1..4`, `mrcnn_mask_bn1..4`, `mrcnn_mask_deconv`,
-`mrcnn_mask`), so Matterport's weights load by name. Because the last per-ROI layer must see the merged crops, the
-returned tensor comes from the `mrcnn_mask_split_rois` layer that follows the `mrcnn_mask` convolution.
+`mrcnn_mask`), so Matterport's weights load by name. The last one, `mrcnn_mask`, is a `SplitRoiConv2D`: a 1x1
+Conv2D on the merged crops that splits its output back, so `get_layer("mrcnn_mask").output` is Matterport's
+[B, R, 2 S, 2 S, NC], as its `TimeDistributed` layer of that name gave.
 
 Batch norm: plain `keras.layers.BatchNormalization`; the model builder sets `trainable = False` on it (inference
 mode, frozen statistics) when `Config.TRAIN_BN` is False, which replaces Matterport's custom `BatchNorm` class.
@@ -20,7 +21,7 @@ Shape shorthand:
 
 import keras
 
-from mrcnn.heads.roi_batch import MergeRoiAxis, SplitRoiAxis
+from mrcnn.heads.roi_batch import MergeRoiAxis, SplitRoiConv2D
 from mrcnn.precision import FLOAT32
 
 MASK_HEAD_CHANNELS = 256
@@ -53,5 +54,5 @@ def fpn_mask_head(pooled, num_classes, conv_channels=MASK_HEAD_CHANNELS):
         x = keras.layers.Activation("relu", name=f"mrcnn_mask_relu{i}")(x)
     x = keras.layers.Conv2DTranspose(conv_channels, (2, 2), strides=2, activation="relu",
                                      name="mrcnn_mask_deconv")(x)
-    x = keras.layers.Conv2D(num_classes, (1, 1), strides=1, activation="sigmoid", name="mrcnn_mask", dtype=FLOAT32)(x)
-    return SplitRoiAxis(name="mrcnn_mask_split_rois")([x, pooled])
+    return SplitRoiConv2D(num_classes, (1, 1), strides=1, activation="sigmoid", name="mrcnn_mask",
+                          dtype=FLOAT32)([x, pooled])

@@ -7,6 +7,10 @@ Conv2DTranspose) run once on all crops, and `SplitRoiAxis` reshapes back to [B, 
 reference tensor at run time so R need not be known when the model is built. The result is the same as
 `TimeDistributed` (batch norm statistics are over B * R crops in both).
 
+`SplitRoiConv2D` is a `Conv2D` that also does `SplitRoiAxis`'s reshape: the last per-ROI convolution of a head, so
+that the layer holding the weights (e.g. Matterport's `mrcnn_mask`) outputs Matterport's [B, R, ...] layout itself,
+while everything before it runs on the merged crops.
+
 Shape shorthand:
     B: batch, R: ROIs per image, ...: the per-ROI shape (e.g. pool, pool, channels)
 """
@@ -82,3 +86,54 @@ class SplitRoiAxis(keras.layers.Layer):
 
     def get_config(self):
         return super().get_config()
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class SplitRoiConv2D(keras.layers.Conv2D):
+    """A `keras.layers.Conv2D` on merged crops whose output is split back into batch and ROI axes.
+
+    Takes Conv2D's arguments (filters, kernel_size, strides, padding, activation, ...) and has Conv2D's weights
+    (kernel [kh, kw, Ci, filters], bias [filters]) in Conv2D's order, so a Conv2D's weights load into it by name and
+    back. It stands for Matterport's `TimeDistributed(Conv2D)`: same weights, same 5-D output.
+
+    Inputs: [x, reference]
+        x: [B * R, h, w, Ci], the merged crops (row b * R + r is ROI r of image b, as `MergeRoiAxis` made them).
+        reference: [B, R, ...], whose first two axes give B and R (only its dynamic shape is read).
+    Output: [B, R, h', w', filters], the convolution of each crop.
+    """
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        super().__init__(filters, kernel_size, **kwargs)
+        self.input_spec = None  # two inputs; Conv2D's spec describes x only and is checked in build
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or \
+                not isinstance(input_shape[0], (list, tuple)):
+            raise ValueError(f"SplitRoiConv2D '{self.name}': expects two inputs [x, reference], got {input_shape}")
+        super().build(tuple(input_shape[0]))
+        self.input_spec = None
+
+    def call(self, inputs):
+        x, reference = inputs
+        y = super().call(x)
+        batch_and_rois = tf.shape(reference)[:2]
+        return tf.reshape(y, tf.concat([batch_and_rois, tf.shape(y)[1:]], axis=0))
+
+    def compute_output_shape(self, input_shape):
+        if input_shape and not isinstance(input_shape[0], (list, tuple)):  # x alone (Conv2D.build checks it)
+            return super().compute_output_shape(input_shape)
+        if len(input_shape) != 2:
+            raise ValueError(f"SplitRoiConv2D '{self.name}': expects two inputs [x, reference], got {input_shape}")
+        x_shape, reference_shape = input_shape
+        if len(reference_shape) < 2:
+            raise ValueError(f"SplitRoiConv2D '{self.name}': reference must have rank >= 2 ([B, R, ...]), "
+                             f"got shape {tuple(reference_shape)}")
+        per_roi = super().compute_output_shape(tuple(x_shape))[1:]
+        return (reference_shape[0], reference_shape[1]) + tuple(per_roi)
+
+    def compute_output_spec(self, inputs):
+        x, reference = inputs
+        return keras.KerasTensor(self.compute_output_shape([x.shape, reference.shape]), dtype=self.compute_dtype)
+
+    def get_config(self):
+        return super().get_config()  # Conv2D's arguments; nothing of its own

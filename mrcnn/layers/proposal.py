@@ -66,21 +66,7 @@ class ProposalLayer(keras.layers.Layer):
         self.supports_jit = False
 
     def call(self, inputs):
-        rpn_probs, rpn_bbox, anchors = inputs
-        scores = tf.cast(rpn_probs[:, :, 1], tf.float32)  # [B, A]
-        deltas = tf.cast(rpn_bbox, tf.float32) * tf.constant(self.rpn_bbox_std_dev, tf.float32)
-        anchors = tf.cast(anchors, tf.float32)
-
-        # Best anchors by foreground score.
-        k = tf.minimum(self.pre_nms_limit, tf.shape(anchors)[1])
-        top = tf.math.top_k(scores, k=k, sorted=True)
-        scores = top.values  # [B, K]
-        deltas = tf.gather(deltas, top.indices, batch_dims=1)  # [B, K, 4]
-        pre_nms_anchors = tf.gather(anchors, top.indices, batch_dims=1)
-
-        boxes = apply_box_deltas_graph(pre_nms_anchors, deltas)
-        boxes = clip_boxes_graph(boxes, tf.constant([0.0, 0.0, 1.0, 1.0]))
-
+        _, scores, _, boxes = self._refined(inputs)
         # One class per image: combined NMS is plain greedy NMS per image, batched; it zero-pads to P and sorts
         # by score, like tf.image.non_max_suppression + tf.pad per image.
         nms = tf.image.combined_non_max_suppression(
@@ -89,6 +75,35 @@ class ProposalLayer(keras.layers.Layer):
             iou_threshold=self.nms_threshold, score_threshold=float("-inf"), pad_per_class=False,
             clip_boxes=False)
         return tf.stop_gradient(tf.ensure_shape(nms.nmsed_boxes, [None, self.proposal_count, 4]))
+
+    def _refined(self, inputs):
+        """(pre_nms_anchors [B, K, 4], their scores [B, K], refined boxes [B, K, 4], the same clipped to the
+        image)."""
+        rpn_probs, rpn_bbox, anchors = inputs
+        scores = tf.cast(rpn_probs[:, :, 1], tf.float32)  # [B, A]
+        deltas = tf.cast(rpn_bbox, tf.float32) * tf.constant(self.rpn_bbox_std_dev, tf.float32)
+        anchors = tf.cast(anchors, tf.float32)
+
+        # Best anchors by foreground score.
+        k = tf.minimum(self.pre_nms_limit, tf.shape(anchors)[1])
+        top = tf.math.top_k(scores, k=k, sorted=True)
+        deltas = tf.gather(deltas, top.indices, batch_dims=1)  # [B, K, 4]
+        pre_nms_anchors = tf.gather(anchors, top.indices, batch_dims=1)
+        refined = apply_box_deltas_graph(pre_nms_anchors, deltas)
+        return pre_nms_anchors, top.values, refined, clip_boxes_graph(refined, tf.constant([0.0, 0.0, 1.0, 1.0]))
+
+    def intermediates(self, inputs):
+        """The steps of `call` on concrete inputs, for inspection (Matterport's "ROI/<name>:0" graph nodes).
+
+        Returns a dict of tensors: "pre_nms_anchors" [B, K, (y1, x1, y2, x2)] normalized, the K anchors of highest
+        foreground score, best first; "refined_anchors" [B, K, 4] those anchors moved by their deltas;
+        "refined_anchors_clipped" [B, K, 4] the same clipped to [0, 1]; "post_nms_anchor_ix" int32 [n], the indices
+        into image 0's K rows that non-max suppression keeps, best first (Matterport's NMS node ran per image).
+        """
+        pre_nms_anchors, scores, refined, clipped = self._refined(inputs)
+        keep = tf.image.non_max_suppression(clipped[0], scores[0], self.proposal_count, self.nms_threshold)
+        return {"pre_nms_anchors": pre_nms_anchors, "refined_anchors": refined,
+                "refined_anchors_clipped": clipped, "post_nms_anchor_ix": tf.cast(keep, tf.int32)}
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], self.proposal_count, 4)

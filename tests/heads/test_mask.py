@@ -12,7 +12,7 @@ def _head_model(rois=3):
 
 def test_shapes_names_and_weight_shapes():
     model = _head_model()
-    expected = ["pooled", "mrcnn_mask_merge_rois", "mrcnn_mask_deconv", "mrcnn_mask", "mrcnn_mask_split_rois"]
+    expected = ["pooled", "mrcnn_mask_merge_rois", "mrcnn_mask_deconv", "mrcnn_mask"]
     for i in range(1, 5):
         expected += [f"mrcnn_mask_conv{i}", f"mrcnn_mask_bn{i}", f"mrcnn_mask_relu{i}"]
     assert sorted(layer.name for layer in model.layers) == sorted(expected)
@@ -22,6 +22,8 @@ def test_shapes_names_and_weight_shapes():
     assert type(deconv) is keras.layers.Conv2DTranspose and deconv.strides == (2, 2)
     assert deconv.kernel.shape == (2, 2, 256, 256)
     assert model.get_layer("mrcnn_mask").kernel.shape == (1, 1, 256, 4)
+    # Matterport's layout under Matterport's name: the layer holding the weights outputs [B, R, 2 S, 2 S, NC].
+    assert tuple(model.get_layer("mrcnn_mask").output.shape) == (None, 3, 12, 12, 4)
     for i in range(1, 5):
         assert type(model.get_layer(f"mrcnn_mask_bn{i}")) is keras.layers.BatchNormalization
     pooled = np.random.default_rng(0).normal(size=(2, 3, 6, 6, 8)).astype("float32")

@@ -66,3 +66,28 @@ def test_bad_ranks_raise():
         SplitRoiAxis().compute_output_shape([(6, 2)])
     with pytest.raises(ValueError, match="reference must have rank >= 2"):
         SplitRoiAxis().compute_output_shape([(6, 2), (6,)])
+
+
+def test_split_roi_conv2d_is_a_conv2d_per_roi_with_conv2d_weights(tmp_path):
+    from mrcnn.heads.roi_batch import SplitRoiConv2D
+
+    pooled = keras.Input(shape=(None, 4, 4, 5), name="pooled")
+    out = SplitRoiConv2D(3, (1, 1), activation="sigmoid", name="head")([MergeRoiAxis()(pooled), pooled])
+    assert tuple(out.shape) == (None, None, 4, 4, 3)
+    model = keras.Model(pooled, out)
+    layer = model.get_layer("head")
+    assert [tuple(w.shape) for w in layer.weights] == [(1, 1, 5, 3), (3,)]
+    plain = keras.layers.Conv2D(3, (1, 1), activation="sigmoid")
+    plain.build((None, 4, 4, 5))
+    plain.set_weights(layer.get_weights())  # the same weights, in the same order, fit a Conv2D
+    x = np.random.default_rng(3).normal(size=(2, 3, 4, 4, 5)).astype("float32")
+    got = model.predict(x, verbose=0)
+    expected = np.stack([keras.ops.convert_to_numpy(plain(x[:, r])) for r in range(3)], axis=1)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    path = tmp_path / "head.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert isinstance(loaded.get_layer("head"), SplitRoiConv2D)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), got)
+    with pytest.raises(ValueError, match="two inputs"):
+        SplitRoiConv2D(3, (1, 1)).build((None, 4, 4, 5))

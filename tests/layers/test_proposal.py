@@ -110,3 +110,24 @@ def test_functional_model_dynamic_batch_save_and_load(tmp_path):
     assert restored.get_config() == layer.get_config()
     assert not restored.supports_jit  # keeps Keras from XLA-compiling the model
     np.testing.assert_allclose(loaded.predict([probs, deltas, anchors], verbose=0), expected, atol=1e-5)
+
+
+def test_intermediates_are_the_steps_of_call():
+    """Matterport's inspect nodes: top-K anchors by score, refined, clipped, and the indices NMS keeps."""
+    anchors = np.array([[[0.1, 0.1, 0.3, 0.3],    # score 0.6, suppressed by the next
+                         [0.1, 0.1, 0.3, 0.31],   # score 0.7
+                         [0.5, 0.5, 0.7, 0.7],    # score 0.9
+                         [0.8, 0.8, 1.2, 1.1]]], np.float32)  # score 0.2, clipped
+    deltas = np.zeros((1, 4, 4), np.float32)
+    deltas[0, 2] = [1.0, 0.0, 0.0, 0.0]  # dy = 1.0 * std 0.1 * height 0.2: moved down by 0.02
+    fg = np.array([[0.6, 0.7, 0.9, 0.2]], np.float32)
+    inputs = [tf.constant(np.stack([1 - fg, fg], -1)), tf.constant(deltas), tf.constant(anchors)]
+    layer = ProposalLayer(4, 0.7, 3, STD)
+    steps = {k: v.numpy() for k, v in layer.intermediates(inputs).items()}
+    np.testing.assert_allclose(steps["pre_nms_anchors"][0], anchors[0, [2, 1, 0]])
+    np.testing.assert_allclose(steps["refined_anchors"][0, 0], [0.52, 0.5, 0.72, 0.7], atol=1e-6)
+    np.testing.assert_allclose(steps["refined_anchors_clipped"], steps["refined_anchors"], atol=1e-6)
+    assert steps["post_nms_anchor_ix"].tolist() == [0, 1]
+    proposals = layer(inputs).numpy()[0]
+    np.testing.assert_allclose(proposals[:2], steps["refined_anchors_clipped"][0, [0, 1]], atol=1e-6)
+    assert not proposals[2:].any()

@@ -1,0 +1,126 @@
+"""Matterport's graph-building functions of `mrcnn.model`, with Matterport's signatures, over today's builders.
+
+Shape shorthand: B: batch, H, W: image size, h, w: a feature map's size, D: feature channels, K: anchors per
+location, A: anchors, R: ROIs per image, S: pool size, NC: classes, M: meta length, N: rows, T: TRAIN_ROIS_PER_IMAGE.
+
+Matterport's code that assembled its own network called these on Keras tensors (functional API):
+
+    _, C2, C3, C4, C5 = modellib.resnet_graph(input_image, "resnet101", stage5=True, train_bn=False)
+    logits, probs, bbox = modellib.rpn_graph(P2, anchors_per_location=3, anchor_stride=1)
+    class_logits, class_probs, deltas = modellib.fpn_classifier_graph(rois, [P2, P3, P4, P5], input_image_meta,
+                                                                      7, num_classes, train_bn=False)
+    masks = modellib.build_fpn_mask_graph(rois, [P2, P3, P4, P5], input_image_meta, 14, num_classes)
+
+Each builds the same layers, under Matterport's names, as `MaskRCNN` builds (mrcnn/graph.py): the backbone of the
+registry (keras.applications' ResNets, so not Matterport's `res4a_branch2a` layers: `identity_block` and
+`conv_block` have no counterpart), the shared RPN model, the heads with ROI Align in front. `train_bn=False`
+freezes the batch norm layers the call built (inference mode), as Matterport's `BatchNorm(training=False)` did.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from mrcnn.backbones.registry import backbone_features
+from mrcnn.config import Config
+from mrcnn.heads.classifier import fpn_classifier_head
+from mrcnn.heads.mask import fpn_mask_head
+from mrcnn.heads.rpn import build_rpn_model
+from mrcnn.layers.roi_align import PyramidROIAlign
+from mrcnn.ops import detection_targets
+
+__all__ = ["batch_pack_graph", "build_fpn_mask_graph", "detection_targets_graph", "fpn_classifier_graph",
+           "log2_graph", "resnet_graph", "rpn_graph"]
+
+
+def _layers(operation):
+    """`operation` and, for a nested model (e.g. a keras.applications backbone), its layers, recursively."""
+    yield operation
+    for layer in getattr(operation, "layers", ()):
+        yield from _layers(layer)
+
+
+def _freeze_batch_norm(inputs, outputs):
+    """Set trainable = False on the BatchNormalization layers between `inputs` and `outputs` (KerasTensors)."""
+    for operation in keras.Function(inputs, outputs).operations:
+        for layer in _layers(operation):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
+
+
+def resnet_graph(input_image, architecture, stage5=False, train_bn=True):
+    """Matterport's backbone call: [C1, C2, C3, C4, C5] of backbone `architecture` on `input_image`.
+
+    input_image: [B, H, W, 3] molded image (KerasTensor). architecture: "resnet50", "resnet101" or any registered
+    backbone name. stage5: False gives None for C5 (as Matterport did). train_bn: False freezes batch norm.
+    Returns [None, C2, C3, C4, C5]: C1 is None (Mask R-CNN never used it), Ci [B, H / 2^i, W / 2^i, D_i].
+    """
+    features = backbone_features(architecture, input_image, train_bn=train_bn, mean_pixel=Config.MEAN_PIXEL)
+    if not train_bn:
+        _freeze_batch_norm([input_image], features)
+    c2, c3, c4, c5 = features
+    return [None, c2, c3, c4, c5 if stage5 else None]
+
+
+def rpn_graph(feature_map, anchors_per_location, anchor_stride):
+    """The RPN on one feature map: [rpn_class_logits [B, A, 2], rpn_probs [B, A, 2], rpn_bbox [B, A, 4]].
+
+    feature_map: [B, h, w, D]. A = ceil(h / anchor_stride) * ceil(w / anchor_stride) * anchors_per_location.
+    The layers are a new `rpn_model` (mrcnn/heads/rpn.py), Matterport's 512 channels; call `build_rpn_model` once
+    and apply it to each level to share them, as Matterport's build_rpn_model did.
+    """
+    rpn = build_rpn_model(anchor_stride, anchors_per_location, int(feature_map.shape[-1]))
+    return list(rpn(feature_map))
+
+
+def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes, train_bn=True,
+                         fc_layers_size=1024):
+    """ROI Align ("roi_align_classifier") then the classifier head (mrcnn/heads/classifier.py).
+
+    rois: [B, R, (y1, x1, y2, x2)] normalized. feature_maps: [P2, P3, P4, P5], each [B, h, w, D].
+    image_meta: [B, M]. pool_size: S. num_classes: NC.
+    Returns [mrcnn_class_logits [B, R, NC], mrcnn_probs [B, R, NC], mrcnn_bbox [B, R, NC, (dy, dx, log(dh),
+    log(dw))]].
+    """
+    pooled = PyramidROIAlign([pool_size, pool_size], name="roi_align_classifier")([rois, image_meta]
+                                                                                  + list(feature_maps))
+    outputs = list(fpn_classifier_head(pooled, num_classes, fc_layers_size=fc_layers_size))
+    if not train_bn:
+        _freeze_batch_norm([pooled], outputs)
+    return outputs
+
+
+def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes, train_bn=True):
+    """ROI Align ("roi_align_mask") then the mask head (mrcnn/heads/mask.py).
+
+    Arguments as fpn_classifier_graph's. Returns masks [B, R, 2 S, 2 S, NC], sigmoid (layer "mrcnn_mask").
+    """
+    pooled = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask")([rois, image_meta] + list(feature_maps))
+    masks = fpn_mask_head(pooled, num_classes)
+    if not train_bn:
+        _freeze_batch_norm([pooled], [masks])
+    return masks
+
+
+def log2_graph(x):
+    """Base-2 logarithm, elementwise (float tensor -> float tensor)."""
+    return tf.math.log(x) / math.log(2.0)
+
+
+def batch_pack_graph(x, counts, num_rows):
+    """The first counts[i] entries of row i of x [num_rows, N, ...], concatenated: [sum(counts), ...]."""
+    return tf.concat([x[i, :counts[i]] for i in range(num_rows)], axis=0)
+
+
+def detection_targets_graph(proposals, gt_class_ids, gt_boxes, gt_masks, config):
+    """Matterport's per-image detection targets, with the config's values (mrcnn/ops/detection_targets.py).
+
+    proposals: [N, (y1, x1, y2, x2)] normalized, zero-padded. gt_class_ids: int [G]. gt_boxes: [G, 4] normalized.
+    gt_masks: [h, w, G] (mini masks when Config.USE_MINI_MASK).
+    Returns (rois [T, 4], roi_gt_class_ids int32 [T], deltas [T, 4], masks [T, MASK_SHAPE]), zero-padded to T.
+    Sampling draws from TensorFlow's global generator, as Matterport's tf.random_shuffle did.
+    """
+    return detection_targets.detection_targets_graph(
+        proposals, gt_class_ids, gt_boxes, gt_masks, config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO,
+        config.BBOX_STD_DEV, config.MASK_SHAPE, config.USE_MINI_MASK, positive_iou=config.ROI_POSITIVE_IOU)
