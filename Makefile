@@ -55,11 +55,13 @@ pbc: $(STAMP)
 shapes: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python samples/shapes/train_shapes.py demo --logs logs/shapes --out out/shapes
 
+# Two worker processes, each test file whole on one of them (its module fixtures built once).
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 test-fast: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q -m "not slow" tests
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache logs out

@@ -10,7 +10,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def read_requirements(name="requirements.txt"):
     with open(os.path.join(HERE, name), encoding="utf-8") as f:
         lines = [line.split("#")[0].strip() for line in f]
-    runtime_exclude = ("pytest", "hypothesis", "httpx2", "selenium")  # the tests' own
+    runtime_exclude = ("pytest", "hypothesis", "ipykernel", "nbclient", "nbformat", "httpx2", "selenium")  # tests'
+
     return [line for line in lines if line and not line.startswith(runtime_exclude)]
 
 
