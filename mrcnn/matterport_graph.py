@@ -12,9 +12,15 @@ Matterport's code that assembled its own network called these on Keras tensors (
     masks = modellib.build_fpn_mask_graph(rois, [P2, P3, P4, P5], input_image_meta, 14, num_classes)
 
 Each builds the same layers, under Matterport's names, as `MaskRCNN` builds (mrcnn/graph.py): the backbone of the
-registry (keras.applications' ResNets, so not Matterport's `res4a_branch2a` layers: `identity_block` and
-`conv_block` have no counterpart), the shared RPN model, the heads with ROI Align in front. `train_bn=False`
-freezes the batch norm layers the call built (inference mode), as Matterport's `BatchNorm(training=False)` did.
+registry (keras.applications' ResNets, so not Matterport's `res4a_branch2a` layers), the shared RPN model, the heads
+with ROI Align in front. `train_bn=False` freezes the batch norm layers the call built (inference mode), as
+Matterport's `BatchNorm(training=False)` did.
+
+`identity_block` and `conv_block` are Matterport's ResNet bottlenecks, layer names included, for code that builds
+its own ResNet from them (MaskRCNN's backbones do not use them):
+
+    x = modellib.conv_block(x, 3, [64, 64, 256], stage=2, block="a", strides=(1, 1), train_bn=False)
+    x = modellib.identity_block(x, 3, [64, 64, 256], stage=2, block="b", train_bn=False)
 """
 
 import math
@@ -30,8 +36,8 @@ from mrcnn.heads.rpn import build_rpn_model
 from mrcnn.layers.roi_align import PyramidROIAlign
 from mrcnn.ops import detection_targets
 
-__all__ = ["batch_pack_graph", "build_fpn_mask_graph", "detection_targets_graph", "fpn_classifier_graph",
-           "log2_graph", "resnet_graph", "rpn_graph"]
+__all__ = ["batch_pack_graph", "build_fpn_mask_graph", "conv_block", "detection_targets_graph", "fpn_classifier_graph",
+           "identity_block", "log2_graph", "resnet_graph", "rpn_graph"]
 
 
 def _layers(operation):
@@ -61,6 +67,68 @@ def resnet_graph(input_image, architecture, stage5=False, train_bn=True):
         _freeze_batch_norm([input_image], features)
     c2, c3, c4, c5 = features
     return [None, c2, c3, c4, c5 if stage5 else None]
+
+
+def _conv_bn(x, filters, kernel_size, stage, block, branch, strides=(1, 1), padding="valid", use_bias=True,
+             train_bn=True):
+    """Conv2D `res{stage}{block}_branch{branch}` then BatchNormalization `bn{stage}{block}_branch{branch}`.
+
+    x: [B, h, w, D] -> [B, h / s, w / s, filters] (s: strides). train_bn=False freezes the batch norm (trainable
+    False, called with training=False: the moving statistics, never updated), as Matterport's BatchNorm did.
+    """
+    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
+                            name=f"res{stage}{block}_branch{branch}")(x)
+    batch_norm = keras.layers.BatchNormalization(name=f"bn{stage}{block}_branch{branch}")
+    if train_bn is not None and not train_bn:  # None: Matterport's "normal mode", as True
+        batch_norm.trainable = False
+        return batch_norm(x, training=False)
+    return batch_norm(x)
+
+
+def _bottleneck(input_tensor, kernel_size, filters, stage, block, strides, use_bias, train_bn, projection):
+    """Matterport's bottleneck: 1x1 (stride `strides`), k x k "same", 1x1 convolutions, each with batch norm (relu
+    after the first two), added to the shortcut (the input, or with `projection` its 1x1 convolution "1" with
+    batch norm), then relu `res{stage}{block}_out`. Layers are made in Matterport's order."""
+    filters1, filters2, filters3 = filters
+    x = _conv_bn(input_tensor, filters1, (1, 1), stage, block, "2a", strides=strides, use_bias=use_bias,
+                 train_bn=train_bn)
+    x = keras.layers.Activation("relu")(x)
+    x = _conv_bn(x, filters2, (kernel_size, kernel_size), stage, block, "2b", padding="same", use_bias=use_bias,
+                 train_bn=train_bn)
+    x = keras.layers.Activation("relu")(x)
+    x = _conv_bn(x, filters3, (1, 1), stage, block, "2c", use_bias=use_bias, train_bn=train_bn)
+    shortcut = input_tensor
+    if projection:
+        shortcut = _conv_bn(input_tensor, filters3, (1, 1), stage, block, "1", strides=strides, use_bias=use_bias,
+                            train_bn=train_bn)
+    x = keras.layers.Add()([x, shortcut])
+    return keras.layers.Activation("relu", name=f"res{stage}{block}_out")(x)
+
+
+def identity_block(input_tensor, kernel_size, filters, stage, block, use_bias=True, train_bn=True):
+    """Matterport's ResNet identity block (the shortcut is the input itself).
+
+    input_tensor: [B, h, w, D] KerasTensor with D = filters[2]. kernel_size: k of the middle convolution.
+    filters: [F1, F2, F3] of the three convolutions. stage: int, block: letter ("b", "c", ...), giving the layer
+    names res{stage}{block}_branch2a/2b/2c, bn{stage}{block}_branch2a/2b/2c and res{stage}{block}_out.
+    use_bias: the convolutions' bias. train_bn: False freezes the batch norm layers (None and True do not).
+    Returns [B, h, w, F3].
+
+    Matterport's train_bn=True passed training=True to its BatchNorm (batch statistics even when predicting); in
+    Keras 3 `model(x, training=False)` and `predict` override a call's flag, so True is the usual behaviour here:
+    batch statistics in training, moving statistics in inference.
+    """
+    return _bottleneck(input_tensor, kernel_size, filters, stage, block, (1, 1), use_bias, train_bn, projection=False)
+
+
+def conv_block(input_tensor, kernel_size, filters, stage, block, strides=(2, 2), use_bias=True, train_bn=True):
+    """Matterport's ResNet block with a projection shortcut (1x1 convolution `res{stage}{block}_branch1` and batch
+    norm `bn{stage}{block}_branch1`, stride `strides`), the first block of each stage.
+
+    input_tensor: [B, h, w, D]. strides: (s, s) of the first 1x1 convolution and of the shortcut (Matterport's
+    stage 2 uses (1, 1)). Other arguments as identity_block's. Returns [B, h / s, w / s, F3].
+    """
+    return _bottleneck(input_tensor, kernel_size, filters, stage, block, strides, use_bias, train_bn, projection=True)
 
 
 def rpn_graph(feature_map, anchors_per_location, anchor_stride):
@@ -124,3 +192,4 @@ def detection_targets_graph(proposals, gt_class_ids, gt_boxes, gt_masks, config)
     return detection_targets.detection_targets_graph(
         proposals, gt_class_ids, gt_boxes, gt_masks, config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO,
         config.BBOX_STD_DEV, config.MASK_SHAPE, config.USE_MINI_MASK, positive_iou=config.ROI_POSITIVE_IOU)
+

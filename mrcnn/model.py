@@ -48,8 +48,8 @@ from mrcnn.matterport_api import (  # Matterport's module-level names, re-export
     norm_boxes_graph, overlaps_graph, parse_image_meta, parse_image_meta_graph, rpn_bbox_loss_graph,
     rpn_class_loss_graph, smooth_l1_loss, trim_zeros_graph, unmold_image)
 from mrcnn.matterport_graph import (  # Matterport's graph builders, re-exported: see __all__
-    batch_pack_graph, build_fpn_mask_graph, detection_targets_graph, fpn_classifier_graph, log2_graph, resnet_graph,
-    rpn_graph)
+    batch_pack_graph, build_fpn_mask_graph, conv_block, detection_targets_graph, fpn_classifier_graph, identity_block,
+    log2_graph, resnet_graph, rpn_graph)
 from mrcnn.precision import resolve_policy, store_weights_in_compute_dtype
 from mrcnn.training import checkpoints, distribute
 from mrcnn.training.run import TrainingRun
@@ -69,8 +69,8 @@ __all__ = [
     "mrcnn_bbox_loss_graph", "mrcnn_class_loss_graph", "mrcnn_mask_loss_graph", "norm_boxes_graph",
     "overlaps_graph", "parse_image_meta", "parse_image_meta_graph", "rpn_bbox_loss_graph", "rpn_class_loss_graph",
     "smooth_l1_loss", "trim_zeros_graph", "unmold_image",
-    "batch_pack_graph", "build_fpn_mask_graph", "detection_targets_graph", "fpn_classifier_graph", "log2_graph",
-    "resnet_graph", "rpn_graph",
+    "batch_pack_graph", "build_fpn_mask_graph", "conv_block", "detection_targets_graph", "fpn_classifier_graph",
+    "identity_block", "log2_graph", "resnet_graph", "rpn_graph",
 ]
 
 

@@ -29,7 +29,7 @@ MATTERPORT_NAMES = [
     "rpn_bbox_loss_graph", "mrcnn_class_loss_graph", "mrcnn_bbox_loss_graph", "mrcnn_mask_loss_graph",
     "ProposalLayer", "DetectionTargetLayer", "DetectionLayer", "PyramidROIAlign", "BatchNorm", "MaskRCNN",
     "resnet_graph", "rpn_graph", "fpn_classifier_graph", "build_fpn_mask_graph", "log2_graph", "batch_pack_graph",
-    "detection_targets_graph",
+    "detection_targets_graph", "identity_block", "conv_block",
 ]
 
 
@@ -306,3 +306,49 @@ def test_small_graph_functions_give_hand_computed_values():
     # The positive's mask is the ground truth's (ones); crop_and_resize's last row and column land a rounding error
     # past the mini mask's edge and read 0 (TensorFlow's kernel, the same under Matterport).
     assert target_masks.numpy()[0, :27, :27].min() == 1.0 and target_masks.numpy()[1:].max() == 0.0
+
+
+def _zero_weights(model):
+    """Zero every convolution's kernel and bias: each Matterport branch "2a/2b/2c" then outputs BN(0) = 0."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+
+
+def test_identity_block_has_matterport_names_and_adds_its_input():
+    x = keras.Input((8, 8, 16))
+    y = modellib.identity_block(x, 3, [4, 4, 16], stage=2, block="b")
+    model = keras.Model(x, y)
+    assert tuple(y.shape) == (None, 8, 8, 16)
+    names = {layer.name for layer in model.layers}
+    assert {f"{kind}2b_branch2{b}" for kind in ("res", "bn") for b in "abc"} | {"res2b_out"} <= names
+    assert not any("branch1" in name for name in names)  # identity shortcut
+    assert model.get_layer("res2b_branch2b").kernel.shape == (3, 3, 4, 4)
+    assert model.get_layer("res2b_branch2a").use_bias  # Matterport's use_bias=True
+    _zero_weights(model)
+    image = np.random.default_rng(0).normal(size=(2, 8, 8, 16)).astype("float32")
+    # Zero branches: relu(input + 0), in inference (the moving statistics are mean 0, variance 1).
+    np.testing.assert_allclose(model(image, training=False).numpy(), np.maximum(image, 0.0), atol=1e-6)
+
+
+def test_conv_block_strides_its_first_convolution_and_projection_shortcut():
+    x = keras.Input((8, 8, 8))
+    y = modellib.conv_block(x, 3, [4, 4, 8], stage=3, block="a", use_bias=False, train_bn=False)
+    assert tuple(y.shape) == (None, 4, 4, 8)
+    assert tuple(modellib.conv_block(keras.Input((8, 8, 8)), 3, [4, 4, 8], stage=2, block="a",
+                                     strides=(1, 1)).shape) == (None, 8, 8, 8)
+    model = keras.Model(x, y)
+    assert {"res3a_branch1", "bn3a_branch1", "res3a_branch2c", "bn3a_branch2c", "res3a_out"} <= {
+        layer.name for layer in model.layers}
+    assert not model.get_layer("res3a_branch1").use_bias
+    bn = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(bn) == 4 and not any(layer.trainable for layer in bn)  # train_bn=False freezes them
+    _zero_weights(model)
+    shortcut = model.get_layer("res3a_branch1")
+    shortcut.set_weights([np.eye(8, dtype="float32").reshape(1, 1, 8, 8)])
+    image = np.random.default_rng(1).normal(size=(1, 8, 8, 8)).astype("float32")
+    # Output = relu(BN(1x1 identity, stride 2)); frozen, BN is x / sqrt(1 + 0.001) even with training=True.
+    expected = np.maximum(image[:, ::2, ::2], 0.0) / np.sqrt(1.001)
+    np.testing.assert_allclose(model(image, training=True).numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert np.all(bn[0].moving_mean.numpy() == 0.0)
+
