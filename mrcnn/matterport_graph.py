@@ -33,11 +33,12 @@ from mrcnn.config import Config
 from mrcnn.heads.classifier import fpn_classifier_head
 from mrcnn.heads.mask import fpn_mask_head
 from mrcnn.heads.rpn import build_rpn_model
+from mrcnn.layers.detection import DetectionLayer
 from mrcnn.layers.roi_align import PyramidROIAlign
 from mrcnn.ops import detection_targets
 
 __all__ = ["batch_pack_graph", "build_fpn_mask_graph", "conv_block", "detection_targets_graph", "fpn_classifier_graph",
-           "identity_block", "log2_graph", "resnet_graph", "rpn_graph"]
+           "identity_block", "log2_graph", "refine_detections_graph", "resnet_graph", "rpn_graph"]
 
 
 def _layers(operation):
@@ -193,3 +194,17 @@ def detection_targets_graph(proposals, gt_class_ids, gt_boxes, gt_masks, config)
         proposals, gt_class_ids, gt_boxes, gt_masks, config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO,
         config.BBOX_STD_DEV, config.MASK_SHAPE, config.USE_MINI_MASK, positive_iou=config.ROI_POSITIVE_IOU)
 
+
+def refine_detections_graph(rois, probs, deltas, window, config):
+    """Matterport's detections of one image: `DetectionLayer`'s refinement (mrcnn/layers/detection.py) on a batch
+    of one, with the config's DETECTION_MAX_INSTANCES (D), DETECTION_MIN_CONFIDENCE, DETECTION_NMS_THRESHOLD and
+    BBOX_STD_DEV.
+
+    rois: [N, (y1, x1, y2, x2)] normalized. probs: [N, NC] class probabilities. deltas: [N, NC, (dy, dx, log(dh),
+    log(dw))], not yet multiplied by BBOX_STD_DEV. window: (y1, x1, y2, x2) normalized, the image's part of the
+    molded image (boxes are clipped to it).
+    Returns float32 [D, (y1, x1, y2, x2, class_id, score)], normalized boxes, best score first, zero-padded.
+    """
+    layer = DetectionLayer(config.DETECTION_MAX_INSTANCES, config.DETECTION_MIN_CONFIDENCE,
+                           config.DETECTION_NMS_THRESHOLD, config.BBOX_STD_DEV)
+    return layer.refine(rois[tf.newaxis], probs[tf.newaxis], deltas[tf.newaxis], tf.reshape(window, [1, 4]))[0]

@@ -49,7 +49,7 @@ from mrcnn.matterport_api import (  # Matterport's module-level names, re-export
     rpn_class_loss_graph, smooth_l1_loss, trim_zeros_graph, unmold_image)
 from mrcnn.matterport_graph import (  # Matterport's graph builders, re-exported: see __all__
     batch_pack_graph, build_fpn_mask_graph, conv_block, detection_targets_graph, fpn_classifier_graph, identity_block,
-    log2_graph, resnet_graph, rpn_graph)
+    log2_graph, refine_detections_graph, resnet_graph, rpn_graph)
 from mrcnn.precision import resolve_policy, store_weights_in_compute_dtype
 from mrcnn.training import checkpoints, distribute
 from mrcnn.training.run import TrainingRun
@@ -70,7 +70,7 @@ __all__ = [
     "overlaps_graph", "parse_image_meta", "parse_image_meta_graph", "rpn_bbox_loss_graph", "rpn_class_loss_graph",
     "smooth_l1_loss", "trim_zeros_graph", "unmold_image",
     "batch_pack_graph", "build_fpn_mask_graph", "conv_block", "detection_targets_graph", "fpn_classifier_graph",
-    "identity_block", "log2_graph", "resnet_graph", "rpn_graph",
+    "identity_block", "log2_graph", "refine_detections_graph", "resnet_graph", "rpn_graph",
 ]
 
 

@@ -29,7 +29,7 @@ MATTERPORT_NAMES = [
     "rpn_bbox_loss_graph", "mrcnn_class_loss_graph", "mrcnn_bbox_loss_graph", "mrcnn_mask_loss_graph",
     "ProposalLayer", "DetectionTargetLayer", "DetectionLayer", "PyramidROIAlign", "BatchNorm", "MaskRCNN",
     "resnet_graph", "rpn_graph", "fpn_classifier_graph", "build_fpn_mask_graph", "log2_graph", "batch_pack_graph",
-    "detection_targets_graph", "identity_block", "conv_block",
+    "detection_targets_graph", "identity_block", "conv_block", "refine_detections_graph",
 ]
 
 
@@ -351,4 +351,31 @@ def test_conv_block_strides_its_first_convolution_and_projection_shortcut():
     expected = np.maximum(image[:, ::2, ::2], 0.0) / np.sqrt(1.001)
     np.testing.assert_allclose(model(image, training=True).numpy(), expected, rtol=1e-5, atol=1e-6)
     assert np.all(bn[0].moving_mean.numpy() == 0.0)
+
+
+def test_refine_detections_graph_is_the_batched_layer_on_one_image_zero_padded():
+    config = InferenceConfig()  # 4 classes, DETECTION_MAX_INSTANCES 8, DETECTION_MIN_CONFIDENCE 0
+    rng = np.random.default_rng(3)
+    corners = rng.uniform(0.0, 0.6, size=(6, 2))
+    rois = np.concatenate([corners, corners + rng.uniform(0.1, 0.4, size=(6, 2))], axis=1).astype("float32")
+    probs = rng.dirichlet(np.ones(4), size=6).astype("float32")
+    probs[0] = [0.05, 0.9, 0.03, 0.02]  # ROI 0: class 1, score 0.9
+    probs[5] = [0.7, 0.1, 0.1, 0.1]  # ROI 5: background, dropped
+    deltas = rng.normal(0.0, 1.0, size=(6, 4, 4)).astype("float32")
+    deltas[0] = 0.0
+    window_px = np.array([8, 0, 56, 64])
+    window = np.array([8 / 63, 0.0, 55 / 63, 1.0], "float32")  # norm_boxes of window_px on a 64 x 64 image
+    detections = modellib.refine_detections_graph(tf.constant(rois), tf.constant(probs), tf.constant(deltas),
+                                                  tf.constant(window), config).numpy()
+    meta = modellib.compose_image_meta(0, (64, 64, 3), (64, 64, 3), window_px, 1.0, np.ones(4))[np.newaxis]
+    layer = modellib.DetectionLayer(config.DETECTION_MAX_INSTANCES, config.DETECTION_MIN_CONFIDENCE,
+                                    config.DETECTION_NMS_THRESHOLD, config.BBOX_STD_DEV)
+    batched = layer([rois[np.newaxis], probs[np.newaxis], deltas[np.newaxis], meta]).numpy()[0]
+    assert detections.shape == (config.DETECTION_MAX_INSTANCES, 6)
+    np.testing.assert_allclose(detections, batched, atol=1e-6)
+    kept = int(np.count_nonzero(detections[:, 4]))
+    assert 1 <= kept <= 5 and not detections[kept:].any()  # background ROI 5 dropped; zero rows after
+    first = detections[0]
+    assert first[4] == 1 and first[5] == pytest.approx(0.9)  # the best score, its own box clipped to the window
+    np.testing.assert_allclose(first[:4], np.clip(rois[0], window[[0, 1, 0, 1]], window[[2, 3, 2, 3]]), atol=1e-6)
 

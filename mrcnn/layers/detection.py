@@ -78,16 +78,21 @@ class DetectionLayer(keras.layers.Layer):
 
     def call(self, inputs):
         rois, probs, deltas, image_meta = inputs
+        meta = parse_image_meta_graph(image_meta)
+        return self.refine(rois, probs, deltas, norm_boxes_graph(meta["window"], meta["image_shape"][:, :2]))
+
+    def refine(self, rois, probs, deltas, window):
+        """The detections of `call` with the window given directly: rois [B, R, 4], probs [B, R, C], deltas
+        [B, R, C, 4] as call's inputs, window [B, (y1, x1, y2, x2)] normalized. Returns [B, D, 6] as call."""
         rois = tf.cast(rois, tf.float32)
         probs = tf.cast(probs, tf.float32)
         deltas = tf.cast(deltas, tf.float32)
+        window = tf.cast(window, tf.float32)
         num_classes = probs.shape[-1]
         if num_classes is None or num_classes < 2:
             raise ValueError(f"DetectionLayer: mrcnn_class needs a static class axis with the background and at "
                              f"least one class, got shape {probs.shape}")
         d = self.detection_max_instances
-        meta = parse_image_meta_graph(image_meta)
-        window = norm_boxes_graph(meta["window"], meta["image_shape"][:, :2])  # [B, 4]
 
         # Best class per ROI, its score and its deltas.
         class_ids = tf.argmax(probs, axis=-1, output_type=tf.int32)  # [B, R]
