@@ -379,3 +379,23 @@ def test_refine_detections_graph_is_the_batched_layer_on_one_image_zero_padded()
     assert first[4] == 1 and first[5] == pytest.approx(0.9)  # the best score, its own box clipped to the window
     np.testing.assert_allclose(first[:4], np.clip(rois[0], window[[0, 1, 0, 1]], window[[2, 3, 2, 3]]), atol=1e-6)
 
+
+def test_batch_slice_applies_the_function_per_item_and_stacks():
+    x = tf.constant(np.arange(12.0, dtype="float32").reshape(3, 4))
+    y = tf.constant([[1.0], [2.0], [3.0]])
+    doubled = utils.batch_slice(x, lambda a: a * 2.0, 3)
+    assert isinstance(doubled, tf.Tensor) and doubled.numpy().tolist() == (np.arange(12.0).reshape(3, 4) * 2).tolist()
+    total, first = utils.batch_slice([x, y], lambda a, b: (tf.reduce_sum(a) * b, a[:1]), 3, names=["t", "f"])
+    assert total.numpy().ravel().tolist() == [6.0 * 1, 22.0 * 2, 38.0 * 3]
+    assert first.numpy().ravel().tolist() == [0.0, 4.0, 8.0]
+    # Matterport's per-image pattern: the refinement above, sliced over a batch of 2.
+    config = InferenceConfig()
+    rois = tf.constant([[[0.1, 0.1, 0.3, 0.3]], [[0.5, 0.5, 0.9, 0.9]]])
+    probs = tf.constant([[[0.1, 0.0, 0.9, 0.0]], [[0.0, 0.8, 0.1, 0.1]]])
+    deltas = tf.zeros((2, 1, 4, 4))
+    window = tf.constant([[0.0, 0.0, 1.0, 1.0]] * 2)
+    detections = utils.batch_slice([rois, probs, deltas, window],
+                                   lambda r, p, d, w: modellib.refine_detections_graph(r, p, d, w, config), 2)
+    assert detections.shape == (2, config.DETECTION_MAX_INSTANCES, 6)
+    np.testing.assert_allclose(detections.numpy()[:, 0], [[0.1, 0.1, 0.3, 0.3, 2, 0.9], [0.5, 0.5, 0.9, 0.9, 1, 0.8]],
+                               atol=1e-6)

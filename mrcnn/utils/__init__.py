@@ -3,7 +3,8 @@
     from mrcnn import utils
     utils.compute_overlaps(boxes1, boxes2); utils.resize_image(image, max_dim=512); utils.Dataset
 
-Everything here runs outside the graph on NumPy arrays; no TensorFlow is imported. Every public name is importable
+Everything here runs outside the graph on NumPy arrays; no TensorFlow is imported (but by ``batch_slice``, Matterport's
+graph helper, when it is called). Every public name is importable
 from ``mrcnn.utils`` as in Matterport; the modules behind them:
     boxes      extract_bboxes, compute_iou, compute_overlaps, compute_overlaps_masks, non_max_suppression,
                box_refinement, apply_box_deltas, norm_boxes, denorm_boxes, trim_zeros
@@ -30,7 +31,7 @@ from mrcnn.utils.resize import (expand_mask, minimize_mask, mold_mask, resize, r
                                 unmold_mask)
 
 __all__ = [
-    "COCO_MODEL_URL", "Dataset", "apply_box_deltas", "box_refinement", "compute_ap", "compute_ap_range",
+    "COCO_MODEL_URL", "Dataset", "apply_box_deltas", "batch_slice", "box_refinement", "compute_ap", "compute_ap_range",
     "compute_iou", "compute_matches", "compute_overlaps", "compute_overlaps_masks", "compute_recall", "denorm_boxes",
     "download_trained_weights", "expand_mask", "extract_bboxes", "generate_anchors", "generate_pyramid_anchors",
     "minimize_mask", "mold_mask", "non_max_suppression", "norm_boxes", "resize", "resize_image", "resize_mask",
@@ -53,3 +54,26 @@ def download_trained_weights(coco_model_path, verbose=1):
     if os.path.abspath(source) != os.path.abspath(coco_model_path):
         shutil.copyfile(source, coco_model_path)
     return coco_model_path
+
+
+def batch_slice(inputs, graph_fn, batch_size, names=None):
+    """Matterport's batch_slice: `graph_fn` on each item of a batch, the results stacked.
+
+    inputs: a tensor or array [B, ...], or a list of them; item i of each is graph_fn's i-th argument.
+    graph_fn: returns one tensor or a tuple/list of them, each of the same shape for every item.
+    batch_size: B (the items taken: 0 .. B - 1). names: optional names of the stacked outputs.
+    Returns one tensor [B, ...] when graph_fn returns one output, else a list of them (one per output).
+    Every layer of this package works on whole batches; this is for Matterport code that slices its own.
+    """
+    import tensorflow as tf
+
+    if not isinstance(inputs, list):
+        inputs = [inputs]
+    outputs = []
+    for i in range(batch_size):
+        output = graph_fn(*[x[i] for x in inputs])
+        outputs.append(output if isinstance(output, (tuple, list)) else [output])
+    outputs = list(zip(*outputs))  # per output, its B items
+    names = names if names is not None else [None] * len(outputs)
+    result = [tf.stack(items, axis=0, name=name) for items, name in zip(outputs, names)]
+    return result[0] if len(result) == 1 else result
