@@ -12,7 +12,7 @@ given (that figure is then closed, so that a loop writing files does not accumul
 
 Every name is imported from here, as in Matterport; the code is in three modules: this one (instance displays,
 evaluation plots, text tables), mrcnn/drawing.py (figure plumbing, colours, NumPy overlays) and
-mrcnn/visualize_boxes.py (``draw_boxes``).
+mrcnn/visualize_boxes.py (``draw_boxes``, ``draw_rois``).
 
 Shape shorthand:
     H: image height, W: image width, N: instances, G: ground-truth instances,
@@ -30,14 +30,14 @@ from matplotlib import patches
 
 from mrcnn.drawing import (_check_image, _check_instances, _finish, _mask_contours, _new_axes, apply_mask, draw_box,
                            draw_instances, figure_to_array, random_colors)
-from mrcnn.visualize_boxes import draw_boxes
+from mrcnn.visualize_boxes import draw_boxes, draw_rois
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "apply_mask", "display_differences", "display_images", "display_instances", "display_table",
-    "display_top_masks", "display_weight_stats", "draw_box", "draw_boxes", "draw_instances", "figure_to_array",
-    "plot_overlaps", "plot_precision_recall", "random_colors",
+    "display_top_masks", "display_weight_stats", "draw_box", "draw_boxes", "draw_instances", "draw_rois",
+    "figure_to_array", "plot_overlaps", "plot_precision_recall", "random_colors",
 ]
 
 

@@ -399,3 +399,27 @@ def test_batch_slice_applies_the_function_per_item_and_stacks():
     assert detections.shape == (2, config.DETECTION_MAX_INSTANCES, 6)
     np.testing.assert_allclose(detections.numpy()[:, 0], [[0.1, 0.1, 0.3, 0.3, 2, 0.9], [0.5, 0.5, 0.9, 0.9, 1, 0.8]],
                                atol=1e-6)
+
+
+def test_draw_rois_as_inspect_data_calls_it(capsys):
+    """inspect_data's call: a random pick of `limit` ROIs, positives with refinement, class name and 28 x 28 mask
+    pasted into the ROI, the counts printed; drawn on pyplot's current figure (plt.savefig saves it)."""
+    import matplotlib.pyplot as plt
+
+    from mrcnn import visualize
+
+    plt.close("all")
+    image = np.full((64, 64, 3), 80, np.uint8)
+    rois = np.array([[4, 4, 20, 20], [30, 30, 60, 60], [10, 40, 30, 60], [40, 2, 60, 20]] * 3)
+    class_ids = np.array([1, 0, 2, 0] * 3)
+    masks = np.ones((12, 28, 28))
+    np.random.seed(4)
+    fig = visualize.draw_rois(image, rois, rois + 2, masks, class_ids, ["BG", "a", "b"], limit=5)
+    assert plt.gcf() is fig and fig.axes[0].get_title() == "Showing 5 random ROIs out of 12"
+    assert capsys.readouterr().out.splitlines() == ["Positive ROIs:  6", "Negative ROIs:  6", "Positive Ratio: 0.50"]
+    np.random.seed(4)
+    picked = class_ids[np.random.choice(np.arange(12), 5, replace=False)]
+    rectangles = [p for p in fig.axes[0].patches if type(p).__name__ == "Rectangle"]
+    assert len(rectangles) == 5 + np.count_nonzero(picked)  # each ROI, and the refinement of each positive
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == sorted(["BG", "a", "b"][c] for c in picked if c)
+    plt.close("all")

@@ -263,6 +263,8 @@ def _figure_calls():
                                                          overlaps, CLASS_NAMES),
         "draw_boxes": lambda: visualize.draw_boxes(image, boxes=boxes, refined_boxes=boxes + 1, masks=masks,
                                                    captions=["a", "b", "c"]),
+        "draw_rois": lambda: visualize.draw_rois(image, boxes, boxes + 2, np.ones((3, 28, 28)), np.array([1, 0, 2]),
+                                                 CLASS_NAMES),
     }
 
 
