@@ -18,8 +18,9 @@ _OP_PATTERNS = (
 )
 
 
-class ExportError(RuntimeError):
-    """An export that failed, naming the format, the op and the layer (`op`, `layer` attributes)."""
+class ExportError(ValueError):
+    """An export that failed, naming the format, the op and the layer (`op`, `layer` attributes); a ValueError, so
+    that a command line reports it in one line (mrcnn/cli.py)."""
 
     def __init__(self, message, op=None, layer=None):
         super().__init__(message)
