@@ -3,6 +3,7 @@
 Shape shorthand: none (messages and op names).
 """
 
+import logging
 import re
 
 from mrcnn.weights_io import all_layers
@@ -15,6 +16,8 @@ _OP_PATTERNS = (
     re.compile(r"[Uu]nsupported ops?:?\s*\[?'?\"?([A-Z][A-Za-z0-9]+)"),
     re.compile(r"op(?:eration)? (?:type )?'?\"?([A-Z][A-Za-z0-9]+)'?\"? (?:is )?not supported"),
     re.compile(r"\bTensorflow op \[?'?([A-Z][A-Za-z0-9]+)"),
+    re.compile(r"fct=<bound method ([A-Z][A-Za-z0-9]+)\."),  # tf2onnx's handler of the op, named after it
+    re.compile(r"\(\"[^\"]*\", ([A-Z][A-Za-z0-9]+), "),  # onnx's checker: ("node name", OpType, ...)
 )
 
 
@@ -28,11 +31,40 @@ class ExportError(ValueError):
         self.layer = layer
 
 
+class ConversionLog(logging.Handler):
+    """Collects the "Failed to convert node" errors a converter logs instead of raising (tf2onnx), while in use:
+
+        with ConversionLog("tf2onnx") as log:
+            convert()
+        log.messages  # the failures, first first
+    """
+
+    def __init__(self, logger_name):
+        super().__init__(level=logging.ERROR)
+        self.logger = logging.getLogger(logger_name)
+        self.messages = []
+
+    def emit(self, record):
+        message = record.getMessage()
+        if "Failed to convert node" in message:
+            cause = record.exc_info[1] if record.exc_info else None
+            self.messages.append(message + (f": {cause}" if cause else ""))
+
+    def __enter__(self):
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self)
+        return False
+
+
 def layer_of(text, keras_model):
     """The name of the Keras layer a TensorFlow node name or message mentions (its name scope), or None."""
     names = sorted({layer.name for layer in all_layers(keras_model)}, key=len, reverse=True)
     for name in names:  # the longest first: "mrcnn_mask_conv1" before "mrcnn_mask"
-        if re.search(rf"(^|[/\s'\"@(]){re.escape(name)}(/|[\s'\"):]|$)", text):
+        # a traced layer's name scope may carry a suffix: "mask_rcnn_1/mrcnn_detection_1/one_hot"
+        if re.search(rf"(^|[/\s'\"@(]){re.escape(name)}(_\d+)?(/|[\s'\"):]|$)", text):
             return name
     return None
 

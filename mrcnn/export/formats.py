@@ -109,14 +109,22 @@ def _write_savedmodel(keras_model, serve, path):
 
 
 def _write_onnx(keras_model, serve, path):
-    from mrcnn.export.errors import explain_conversion_error
-    tf2onnx, _ = require_packages(WRITER_PACKAGES["onnx"], "export format 'onnx'")
+    from mrcnn.export.errors import ConversionLog, explain_conversion_error
+    tf2onnx, onnx = require_packages(WRITER_PACKAGES["onnx"], "export format 'onnx'")
     target = os.path.join(path, MODEL_FILES["onnx"])
+    # tf2onnx logs a node it cannot convert and goes on, writing a model no runtime loads: its log is read instead.
+    with ConversionLog("tf2onnx") as failures:
+        try:
+            proto, _ = tf2onnx.convert.from_function(serve, input_signature=serve.input_signature, opset=ONNX_OPSET)
+        except Exception as e:  # the converter raises many types; the op and its layer are named
+            raise explain_conversion_error(e, "onnx", keras_model) from e
+    if failures.messages:
+        raise explain_conversion_error(failures.messages[0], "onnx", keras_model)
     try:
-        tf2onnx.convert.from_function(serve, input_signature=serve.input_signature, opset=ONNX_OPSET,
-                                      output_path=target)
-    except Exception as e:  # the converter raises many types; the op and its layer are named
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as e:
         raise explain_conversion_error(e, "onnx", keras_model) from e
+    onnx.save(proto, target)
     return target, {"onnx_opset": ONNX_OPSET}
 
 

@@ -165,14 +165,15 @@ def serving_function(keras_model, config):
     notes), running `keras_model` (an inference Mask R-CNN of `config`) between moulding and unmoulding."""
     check_exportable(config)
     side = int(config.IMAGE_MAX_DIM)
-    anchors = tf.constant(get_anchors(config, (side, side), normalized=True)[np.newaxis], tf.float32)  # [1, A, 4]
+    anchors = get_anchors(config, (side, side), normalized=True)[np.newaxis].astype(np.float32)  # [1, A, 4]
     signature = tf.TensorSpec([None, None, config.IMAGE_CHANNEL_COUNT], tf.uint8, name="image")
 
     @tf.function(input_signature=[signature])
     def serve(image):
         molded, meta, window = mold_image_graph(image, config)
         outputs = keras_model({"input_image": molded[tf.newaxis], "input_image_meta": meta[tf.newaxis],
-                               "input_anchors": anchors}, training=False)
+                               # a constant of the graph (a tensor made outside would be captured: an input to ONNX)
+                               "input_anchors": tf.constant(anchors)}, training=False)
         boxes, class_ids, scores, masks = unmold_detections_graph(
             outputs["detections"][0], outputs["mrcnn_mask"][0], tf.shape(image), (side, side), window)
         return {"boxes": boxes, "class_ids": class_ids, "scores": scores, "masks": masks}

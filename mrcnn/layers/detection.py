@@ -99,7 +99,9 @@ class DetectionLayer(keras.layers.Layer):
         # Scores per foreground class for the batched per-class NMS: an ROI competes only in its argmax class, and
         # only if it is not background and scores at least detection_min_confidence.
         keep = tf.logical_and(class_ids > 0, class_scores >= self.detection_min_confidence)
-        in_class = tf.one_hot(class_ids, num_classes, on_value=True, off_value=False)[..., 1:]  # [B, R, C - 1]
+        # [B, R, C - 1]; a comparison rather than a boolean one_hot, which ONNX cannot express (tf2onnx: "onehot op:
+        # only rank1 is supported")
+        in_class = tf.equal(class_ids[..., tf.newaxis], tf.range(1, num_classes, dtype=tf.int32))
         nms_scores = tf.where(tf.logical_and(in_class, keep[..., tf.newaxis]), class_scores[..., tf.newaxis],
                               _DROPPED_SCORE)
         nms = tf.image.combined_non_max_suppression(

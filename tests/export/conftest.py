@@ -10,11 +10,23 @@ from tests.tiny_config import TinyConfig
 CLASS_NAMES = ["BG", "square", "circle", "triangle"]
 
 
+LOGIT_SCALE = 0.05
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
+    """Seeded random weights; TinyConfig's DETECTION_MIN_CONFIDENCE 0 keeps 8 cells an image. Random logits put
+    most scores at 1.0 exactly, and cells of equal scores come in whatever order a runtime's sort leaves them: the
+    RPN's and the classifier's logit kernels are scaled by LOGIT_SCALE, so that scores are spread (0.3-0.7) and the
+    order of the cells is the model's, not a tie-break's."""
     from mrcnn.model import MaskRCNN
-    keras.utils.set_random_seed(1)  # random weights: TinyConfig's DETECTION_MIN_CONFIDENCE 0 keeps 8 cells an image
-    return MaskRCNN("inference", TinyConfig(), str(tmp_path_factory.mktemp("logs")))
+    from mrcnn.weights_io import all_layers
+    keras.utils.set_random_seed(1)
+    model = MaskRCNN("inference", TinyConfig(), str(tmp_path_factory.mktemp("logs")))
+    for layer in all_layers(model.keras_model):
+        if layer.name in ("rpn_class_raw", "mrcnn_class_logits"):
+            layer.kernel.assign(layer.kernel * LOGIT_SCALE)
+    return model
 
 
 @pytest.fixture(scope="session")

@@ -27,9 +27,10 @@ def test_serving_signature_gives_detects_cells(exported, parity_images, expected
         got.append({"rois": out["boxes"].numpy(), "class_ids": out["class_ids"].numpy(),
                     "scores": out["scores"].numpy(), "masks": out["masks"].numpy()})
     box_diff, score_diff, worst_iou = assert_same_cells(expected_cells, got)
-    # The same TensorFlow kernels on the same inputs: the same cells; the graph optimizer may order a sum otherwise,
-    # which moves a score by float32's rounding.
-    assert box_diff == 0 and worst_iou == 1.0 and score_diff < 1e-6
+    # The same boxes and masks. Resizing in float32 (NumPy: float64) truncates a few pixels within float32's rounding
+    # of an integer to the next level down or up (tests/export/test_serving.py), which moves a score of the resized
+    # images by up to ~5e-4 here; the images at the model's size go in unchanged.
+    assert box_diff == 0 and worst_iou == 1.0 and score_diff <= 1e-3
 
 
 def test_load_exported_and_the_files_beside_it(exported, tiny_model, parity_images, expected_cells):
