@@ -89,13 +89,23 @@ def explain_conversion_error(error, format, keras_model):
     return ExportError(f"export format {format!r} cannot express {where}: {first_line}", op=op, layer=layer)
 
 
-def select_tf_ops(flatbuffer):
-    """The TensorFlow ops a LiteRT flatbuffer runs through the select-ops delegate ("Flex" custom ops), sorted."""
+def select_tf_ops(flatbuffer, keras_model=None):
+    """{op: [layers]}: the TensorFlow ops a LiteRT flatbuffer runs through the select-ops delegate ("Flex" custom
+    ops) and the Keras layers they come from (from the names of their output tensors; "" outside the layers)."""
     from tensorflow.lite.python import schema_py_generated as schema
     model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
-    names = set()
-    for code in model.operatorCodes or ():
-        custom = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
-        if custom and custom.startswith("Flex"):
-            names.add(custom[len("Flex"):])
-    return sorted(names)
+    found = {}
+    for subgraph in model.subgraphs or ():
+        for operator in subgraph.operators or ():
+            custom = model.operatorCodes[operator.opcodeIndex].customCode
+            custom = custom.decode() if isinstance(custom, bytes) else custom
+            if not custom or not custom.startswith("Flex"):
+                continue
+            names = " ".join(_name(subgraph.tensors[i].name) for i in operator.outputs)
+            layer = layer_of(names, keras_model) if keras_model is not None else None
+            found.setdefault(custom[len("Flex"):], set()).add(layer or "")
+    return {op: sorted(layers) for op, layers in sorted(found.items())}
+
+
+def _name(value):
+    return value.decode() if isinstance(value, bytes) else str(value)

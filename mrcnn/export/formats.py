@@ -131,6 +131,8 @@ def _write_onnx(keras_model, serve, path):
 def _write_litert(keras_model, serve, path):
     from mrcnn.export.errors import explain_conversion_error, select_tf_ops
     converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], keras_model)
+    # LiteRT's built-in ops first; what they cannot express runs through TensorFlow's select ops ("Flex"), listed
+    # with their layers in export.json (docs/export.md#litert).
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
     try:
         flatbuffer = converter.convert()
@@ -139,4 +141,8 @@ def _write_litert(keras_model, serve, path):
     target = os.path.join(path, MODEL_FILES["litert"])
     with open(target, "wb") as f:
         f.write(flatbuffer)
-    return target, {"select_tf_ops": select_tf_ops(flatbuffer)}
+    select = select_tf_ops(flatbuffer, keras_model)
+    if select:
+        log.warning("the LiteRT model needs TensorFlow's select ops, which ai-edge-litert's Python interpreter does "
+                    "not have: %s", "; ".join(f"{op} ({', '.join(layers)})" for op, layers in select.items()))
+    return target, {"select_tf_ops": select}

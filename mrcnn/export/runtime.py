@@ -11,8 +11,9 @@ and overlays as with the Keras model. The runtimes:
     savedmodel  tf.saved_model.load(DIR).signatures["serving_default"](image=...)
     onnx        onnxruntime.InferenceSession(DIR/model.onnx) on the CPU
     litert      ai_edge_litert.interpreter.Interpreter(DIR/model.tflite), signature "serving_default"; a model
-                with select TensorFlow ops (export.json "select_tf_ops") runs in TensorFlow's own LiteRT
-                interpreter, which has them (ai-edge-litert's does not)
+                with TensorFlow's select ops (export.json "select_tf_ops") needs an interpreter linked with the
+                Flex delegate, which the ai-edge-litert wheel is not: loading it then raises a ValueError naming
+                the ops and their layers (docs/export.md#litert)
 """
 
 import json
@@ -63,7 +64,7 @@ class ExportedModel:
         info, self.config = read_export_info(path)
         self.format = info["format"]
         self.class_names = info.get("class_names")
-        self.select_tf_ops = info.get("select_tf_ops") or []
+        self.select_tf_ops = info.get("select_tf_ops") or {}
         model_file = os.path.join(path, info.get("model_file", ""))
         if not os.path.isfile(model_file):
             raise ValueError(f"{model_file} does not exist ({os.path.join(path, EXPORT_INFO)} names it)")
@@ -106,15 +107,22 @@ class ExportedModel:
         return run
 
     def _load_litert(self, model_file):
-        if self.select_tf_ops:  # ai-edge-litert has no TensorFlow kernels; TensorFlow's interpreter has them
-            import tensorflow as tf
-            interpreter = tf.lite.Interpreter(model_path=model_file)
-        else:
-            (litert,) = require_packages(RUNTIME_PACKAGES["litert"], "running a LiteRT export")
-            interpreter = litert.Interpreter(model_path=model_file)
+        (litert,) = require_packages(RUNTIME_PACKAGES["litert"], "running a LiteRT export")
+        interpreter = litert.Interpreter(model_path=model_file)
         runner = interpreter.get_signature_runner("serving_default")
-        return lambda image: runner(image=image)
-
+        run = lambda image: runner(image=image)  # noqa: E731
+        if self.select_tf_ops:  # fails now, with what to do, rather than at the first image
+            try:
+                run(np.zeros((8, 8, self.config.IMAGE_CHANNEL_COUNT), np.uint8))
+            except RuntimeError as e:
+                if "Select TensorFlow op" not in str(e):
+                    raise
+                ops = "; ".join(f"{op} ({', '.join(layers)})" for op, layers in self.select_tf_ops.items())
+                raise ValueError(
+                    f"{model_file} needs TensorFlow's select ops, which this LiteRT interpreter does not link (the "
+                    f"Flex delegate): {ops}. Run it with a LiteRT build that has them (docs/export.md#litert), or "
+                    "export as savedmodel or onnx") from None
+        return run
 
 def _output_key(name):
     """The output's key ("boxes", ...) from a converter's output name (tf2onnx keeps the signature's names, maybe

@@ -39,7 +39,7 @@ def zoom_matrix(in_size, out_size):
     in_size = tf.cast(in_size, tf.float32)
     out_size = tf.cast(out_size, tf.float32)
     s = (tf.range(out_size) + 0.5) * (in_size / out_size) - 0.5
-    return tf.maximum(0.0, 1.0 - tf.abs(s[:, tf.newaxis] - tf.range(in_size)[tf.newaxis, :]))
+    return tf.maximum(0.0, 1.0 - tf.abs(tf.expand_dims(s, 1) - tf.expand_dims(tf.range(in_size), 0)))
 
 
 def resize_graph(image, height, width):
@@ -48,7 +48,7 @@ def resize_graph(image, height, width):
     image = tf.transpose(tf.cast(image, tf.float32), [2, 0, 1])  # [C, h0, w0]
     rows = zoom_matrix(tf.shape(image)[1], height)  # [height, h0]
     cols = zoom_matrix(tf.shape(image)[2], width)  # [width, w0]
-    resized = tf.matmul(tf.matmul(rows[tf.newaxis], image), cols[tf.newaxis], transpose_b=True)
+    resized = tf.matmul(tf.matmul(tf.expand_dims(rows, 0), image), tf.expand_dims(cols, 0), transpose_b=True)
     return tf.transpose(resized, [1, 2, 0])
 
 
@@ -75,10 +75,12 @@ def resize_image_graph(image, min_dim, max_dim, min_scale):
     h = tf.cast(tf.round(height * scale), tf.int32)
     w = tf.cast(tf.round(width * scale), tf.int32)
     resized = resize_graph(image, h, w)
-    resized = tf.cast(tf.floor(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
+    resized = tf.floor(tf.clip_by_value(resized, 0.0, 255.0))
     top, left = (max_dim - h) // 2, (max_dim - w) // 2
+    # Padded in float32 and shaped by a reshape: LiteRT's built-in PAD and RESHAPE take these (a uint8 pad and
+    # ensure_shape would need TensorFlow's select ops).
     padded = tf.pad(resized, [[top, max_dim - h - top], [left, max_dim - w - left], [0, 0]])
-    padded = tf.ensure_shape(padded, [max_dim, max_dim, image.shape[-1]])
+    padded = tf.cast(tf.reshape(padded, [max_dim, max_dim, image.shape[-1]]), tf.uint8)
     return padded, tf.stack([top, left, h + top, w + left]), scale
 
 
@@ -108,13 +110,13 @@ def paste_masks_graph(masks, boxes, height, width):
     side = tf.cast(tf.shape(masks)[1], tf.float32)
 
     def axis_weights(start, stop, size):  # [N] -> [N, size, MS]
-        start, stop = tf.cast(start, tf.float32)[:, None], tf.cast(stop, tf.float32)[:, None]
-        pixels = tf.range(tf.cast(size, tf.float32))[tf.newaxis, :]
+        start, stop = tf.expand_dims(tf.cast(start, tf.float32), 1), tf.expand_dims(tf.cast(stop, tf.float32), 1)
+        pixels = tf.expand_dims(tf.range(tf.cast(size, tf.float32)), 0)
         length = tf.maximum(stop - start, 1.0)
         s = (pixels - start + 0.5) * (side / length) - 0.5  # [N, size]
         inside = tf.cast(tf.logical_and(pixels >= start, pixels < stop), tf.float32)
-        hat = tf.maximum(0.0, 1.0 - tf.abs(s[:, :, None] - tf.range(side)[None, None, :]))
-        return hat * inside[:, :, None]
+        hat = tf.maximum(0.0, 1.0 - tf.abs(tf.expand_dims(s, 2) - tf.reshape(tf.range(side), [1, 1, -1])))
+        return hat * tf.expand_dims(inside, 2)
 
     rows = axis_weights(boxes[:, 0], boxes[:, 2], height)  # [N, H, MS]
     cols = axis_weights(boxes[:, 1], boxes[:, 3], width)  # [N, W, MS]
@@ -134,10 +136,13 @@ def unmold_detections_graph(detections, mrcnn_mask, original_shape, molded_shape
     d = tf.shape(detections)[0]
     positions = tf.range(d)
     count = tf.reduce_min(tf.where(detections[:, 4] == 0, positions, d))
-    boxes = detections[:count, :4]
-    class_ids = tf.cast(detections[:count, 4], tf.int32)
-    scores = tf.cast(detections[:count, 5], tf.float32)
-    soft = tf.gather(tf.transpose(mrcnn_mask[:count], [0, 3, 1, 2]), class_ids, batch_dims=1)  # [N, MS, MS]
+    # tf.slice rather than [:count]: LiteRT's built-in SLICE takes a size computed in the graph.
+    valid = tf.slice(detections, [0, 0], tf.stack([count, 6]))
+    boxes = valid[:, :4]
+    class_ids = tf.cast(valid[:, 4], tf.int32)
+    scores = tf.cast(valid[:, 5], tf.float32)
+    soft = tf.slice(mrcnn_mask, [0, 0, 0, 0], tf.concat([[count], tf.shape(mrcnn_mask)[1:]], axis=0))
+    soft = tf.gather(tf.transpose(soft, [0, 3, 1, 2]), class_ids, batch_dims=1)  # [N, MS, MS]
 
     # Normalized coordinates of the molded image -> of the window -> pixels of the original image.
     wy1, wx1, wy2, wx2 = tf.unstack(norm_boxes_graph(window, tf.constant(molded_shape[:2])))
@@ -171,7 +176,8 @@ def serving_function(keras_model, config):
     @tf.function(input_signature=[signature])
     def serve(image):
         molded, meta, window = mold_image_graph(image, config)
-        outputs = keras_model({"input_image": molded[tf.newaxis], "input_image_meta": meta[tf.newaxis],
+        outputs = keras_model({"input_image": tf.expand_dims(molded, 0),
+                               "input_image_meta": tf.expand_dims(meta, 0),
                                # a constant of the graph (a tensor made outside would be captured: an input to ONNX)
                                "input_anchors": tf.constant(anchors)}, training=False)
         boxes, class_ids, scores, masks = unmold_detections_graph(
