@@ -35,6 +35,9 @@ MODEL_FILES = {"savedmodel": "saved_model.pb", "onnx": "model.onnx", "litert": "
 # Python packages a format needs to be written: (import name, pip name).
 WRITER_PACKAGES = {"savedmodel": (), "onnx": (("tf2onnx", "tf2onnx"), ("onnx", "onnx")), "litert": ()}
 INSTALL_HINT = "pip install -e .[export]"
+# Formats whose CPU runtimes have no bfloat16 / float16 convolutions (ONNX Runtime, LiteRT's built-in ops): a model
+# of a mixed DTYPE_POLICY is exported in float32 (`float32_twin`).
+FLOAT32_FORMATS = ("onnx", "litert")
 ONNX_OPSET = 17
 EXPORT_INFO = "export.json"
 CONFIG_FILE = "config.json"
@@ -75,6 +78,9 @@ def export_model(model, path, format="savedmodel", class_names=None):
         raise ValueError(f"class_names has {len(class_names)} names; Config.NUM_CLASSES = {config.NUM_CLASSES} "
                          "(the background first)")
     require_packages(WRITER_PACKAGES[format], f"export format {format!r}")
+    if format in FLOAT32_FORMATS:
+        model = float32_twin(model)
+        config = model.config
     os.makedirs(path, exist_ok=True)
     serve = serving_function(model.keras_model, config)
     writer = {"savedmodel": _write_savedmodel, "onnx": _write_onnx, "litert": _write_litert}[format]
@@ -92,6 +98,30 @@ def export_model(model, path, format="savedmodel", class_names=None):
         f.write("\n")
     log.info("exported the %s model to %s", format, model_file)
     return model_file
+
+
+def float32_twin(model):
+    """`model` itself when it computes in float32, else the same inference model built under DTYPE_POLICY
+    "float32" with its weights (16-bit values widen exactly): the cells then differ from `model.detect`'s by the
+    16-bit rounding only (docs/export.md)."""
+    import copy
+
+    from mrcnn.model import MaskRCNN
+    from mrcnn.precision import resolve_policy
+    if resolve_policy(model.config.DTYPE_POLICY) == "float32":
+        return model
+    config = copy.deepcopy(model.config)
+    config.DTYPE_POLICY = "float32"
+    twin = MaskRCNN("inference", config, model.model_dir)
+    source, target = model.keras_model.weights, twin.keras_model.weights
+    if [(w.path, tuple(w.shape)) for w in source] != [(w.path, tuple(w.shape)) for w in target]:
+        raise ValueError("the float32 twin of the model has other weights than the model; export it under "
+                         "DTYPE_POLICY 'float32' instead")
+    for old, new in zip(source, target):
+        new.assign(tf.cast(old.value, new.dtype))
+    log.info("exporting in float32 (the model computes in %s): ONNX Runtime's and LiteRT's CPU kernels have no "
+             "16-bit convolutions", resolve_policy(model.config.DTYPE_POLICY))
+    return twin
 
 
 def _write_savedmodel(keras_model, serve, path):

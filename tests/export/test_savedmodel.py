@@ -71,3 +71,19 @@ def test_no_cells(tiny_model, monkeypatch):
     assert out["boxes"].shape == (0, 4) and out["scores"].shape == (0,) and out["masks"].shape == (40, 50, 0)
     (e,) = tiny_model.detect([image])
     assert e["masks"].shape == (40, 50, 0)
+
+
+def test_a_16_bit_model_is_exported_to_onnx_and_litert_in_float32(tiny_model, tmp_path):
+    from mrcnn.export.formats import float32_twin
+    from mrcnn.model import MaskRCNN
+    from tests.tiny_config import TinyConfig
+    assert float32_twin(tiny_model) is tiny_model  # already float32
+    config = TinyConfig()
+    config.DTYPE_POLICY = "mixed_bfloat16"
+    model = MaskRCNN("inference", config, str(tmp_path))
+    twin = float32_twin(model)
+    assert twin.config.DTYPE_POLICY == "float32" and model.config.DTYPE_POLICY == "mixed_bfloat16"
+    assert "bfloat16" in {w.dtype for w in model.keras_model.weights}
+    assert {w.dtype for w in twin.keras_model.weights} == {"float32"}
+    for old, new in zip(model.keras_model.weights, twin.keras_model.weights):
+        np.testing.assert_array_equal(np.asarray(old.value, np.float32), new.numpy())  # 16-bit values widen exactly
