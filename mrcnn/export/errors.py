@@ -89,21 +89,30 @@ def explain_conversion_error(error, format, keras_model):
     return ExportError(f"export format {format!r} cannot express {where}: {first_line}", op=op, layer=layer)
 
 
+def litert_operators(flatbuffer):
+    """[(op name, output tensor names)] of every operator of a LiteRT flatbuffer: a built-in's name (e.g. "CONV_2D")
+    or a custom op's code (e.g. "FlexCropAndResize")."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    builtins = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+    found = []
+    for subgraph in model.subgraphs or ():
+        for operator in subgraph.operators or ():
+            code = model.operatorCodes[operator.opcodeIndex]
+            name = _name(code.customCode) if code.customCode else builtins.get(
+                max(code.builtinCode, code.deprecatedBuiltinCode), "?")
+            found.append((name, [_name(subgraph.tensors[i].name) for i in operator.outputs]))
+    return found
+
+
 def select_tf_ops(flatbuffer, keras_model=None):
     """{op: [layers]}: the TensorFlow ops a LiteRT flatbuffer runs through the select-ops delegate ("Flex" custom
     ops) and the Keras layers they come from (from the names of their output tensors; "" outside the layers)."""
-    from tensorflow.lite.python import schema_py_generated as schema
-    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
     found = {}
-    for subgraph in model.subgraphs or ():
-        for operator in subgraph.operators or ():
-            custom = model.operatorCodes[operator.opcodeIndex].customCode
-            custom = custom.decode() if isinstance(custom, bytes) else custom
-            if not custom or not custom.startswith("Flex"):
-                continue
-            names = " ".join(_name(subgraph.tensors[i].name) for i in operator.outputs)
-            layer = layer_of(names, keras_model) if keras_model is not None else None
-            found.setdefault(custom[len("Flex"):], set()).add(layer or "")
+    for name, outputs in litert_operators(flatbuffer):
+        if name.startswith("Flex"):
+            layer = layer_of(" ".join(outputs), keras_model) if keras_model is not None else None
+            found.setdefault(name[len("Flex"):], set()).add(layer or "")
     return {op: sorted(layers) for op, layers in sorted(found.items())}
 
 

@@ -158,16 +158,39 @@ def _write_onnx(keras_model, serve, path):
     return target, {"onnx_opset": ONNX_OPSET}
 
 
+def frozen_function(serve):
+    """`serve` with every weight a constant of the graph (TensorFlow's convert_variables_to_constants_v2, what the
+    converters use inside), the same input signature and named outputs. LiteRT's converter, given the SavedModel of
+    the Keras model's variables, kept them as resource variables without their values (VAR_HANDLE ops: a model with
+    no weights) and batch norm unfolded; given this, it embeds the weights and folds batch norm."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    concrete = serve.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete)
+
+    @tf.function(input_signature=serve.input_signature)
+    def frozen_serve(image):
+        return tf.nest.pack_sequence_as(concrete.structured_outputs, tf.nest.flatten(frozen(image)))
+    return frozen_serve
+
+
 def _write_litert(keras_model, serve, path):
+    import tempfile
+
     from mrcnn.export.errors import explain_conversion_error, select_tf_ops
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], keras_model)
-    # LiteRT's built-in ops first; what they cannot express runs through TensorFlow's select ops ("Flex"), listed
-    # with their layers in export.json (docs/export.md#litert).
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
-    try:
-        flatbuffer = converter.convert()
-    except Exception as e:  # ConverterError and others; the op and its layer are named
-        raise explain_conversion_error(e, "litert", keras_model) from e
+    frozen = frozen_function(serve)
+    module = tf.Module()
+    module.serve = frozen
+    # Through a SavedModel, the converter's documented way in, which keeps the signature and the outputs' names.
+    with tempfile.TemporaryDirectory(prefix="mrcnn_litert_") as saved:
+        tf.saved_model.save(module, saved, signatures={"serving_default": frozen.get_concrete_function()})
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["serving_default"])
+        # LiteRT's built-in ops first; what they cannot express runs through TensorFlow's select ops ("Flex"),
+        # listed with their layers in export.json (docs/export.md#litert).
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+        try:
+            flatbuffer = converter.convert()
+        except Exception as e:  # ConverterError and others; the op and its layer are named
+            raise explain_conversion_error(e, "litert", keras_model) from e
     target = os.path.join(path, MODEL_FILES["litert"])
     with open(target, "wb") as f:
         f.write(flatbuffer)
