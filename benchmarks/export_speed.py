@@ -100,6 +100,7 @@ def main(argv=None):
         return run_child(args)
 
     args.out = args.out or tempfile.mkdtemp(prefix="export_speed_")
+    os.makedirs(args.out, exist_ok=True)
     if args.weights is None:  # seeded random weights, saved for the Keras child
         import keras
         from mrcnn.model import MaskRCNN
