@@ -8,7 +8,8 @@ Shape shorthand: H, W: the input image; C: its channels; N: detections (mrcnn/ex
 An export folder holds:
     saved_model.pb + variables/   format "savedmodel": signature "serving_default", input "image" uint8 [H, W, C]
     model.onnx                    format "onnx"  (tf2onnx; input "image" uint8 [H, W, C], any size)
-    model.tflite                  format "litert" (TensorFlow's converter; signature "serving_default")
+    model.tflite                  format "litert" (TensorFlow's converter; signature "serving_default"; LiteRT's
+                                  built-in ops only: the layers trace mrcnn/ops/portable.py's NMS and ROI align)
     config.json                   the Config (Config.load reads it)
     export.json                   format, model file, class names, input and outputs, the ops that need TensorFlow
 Every format takes one RGB uint8 image of any size and returns boxes int32 [N, (y1, x1, y2, x2)] pixels, class_ids
@@ -84,7 +85,7 @@ def export_model(model, path, format="savedmodel", class_names=None):
     os.makedirs(path, exist_ok=True)
     serve = serving_function(model.keras_model, config)
     writer = {"savedmodel": _write_savedmodel, "onnx": _write_onnx, "litert": _write_litert}[format]
-    model_file, extra = writer(model.keras_model, serve, path)
+    model_file, extra = writer(model.keras_model, serve, path, config)
     with open(os.path.join(path, CONFIG_FILE), "w", encoding="utf-8") as f:
         f.write(config.to_json() + "\n")
     info = {"format": format, "model_file": os.path.basename(model_file), "class_names": class_names,
@@ -124,7 +125,7 @@ def float32_twin(model):
     return twin
 
 
-def _write_savedmodel(keras_model, serve, path):
+def _write_savedmodel(keras_model, serve, path, config=None):
     for name in ("saved_model.pb", "variables", "assets", "fingerprint.pb"):  # a previous export's files
         target = os.path.join(path, name)
         if os.path.isdir(target):
@@ -138,7 +139,7 @@ def _write_savedmodel(keras_model, serve, path):
     return os.path.join(path, MODEL_FILES["savedmodel"]), {}
 
 
-def _write_onnx(keras_model, serve, path):
+def _write_onnx(keras_model, serve, path, config=None):
     from mrcnn.export.errors import ConversionLog, explain_conversion_error
     tf2onnx, onnx = require_packages(WRITER_PACKAGES["onnx"], "export format 'onnx'")
     target = os.path.join(path, MODEL_FILES["onnx"])
@@ -173,10 +174,16 @@ def frozen_function(serve):
     return frozen_serve
 
 
-def _write_litert(keras_model, serve, path):
+def _write_litert(keras_model, serve, path, config):
     import tempfile
 
     from mrcnn.export.errors import explain_conversion_error, select_tf_ops
+    from mrcnn.ops.portable import portable_ops
+    # The layers traced without TensorFlow-only ops (CombinedNonMaxSuppression, CropAndResize, InvertPermutation):
+    # LiteRT's built-in ops then suffice (mrcnn/ops/portable.py).
+    with portable_ops():
+        serve = serving_function(keras_model, config)
+        serve.get_concrete_function()
     frozen = frozen_function(serve)
     module = tf.Module()
     module.serve = frozen
@@ -184,8 +191,8 @@ def _write_litert(keras_model, serve, path):
     with tempfile.TemporaryDirectory(prefix="mrcnn_litert_") as saved:
         tf.saved_model.save(module, saved, signatures={"serving_default": frozen.get_concrete_function()})
         converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["serving_default"])
-        # LiteRT's built-in ops first; what they cannot express runs through TensorFlow's select ops ("Flex"),
-        # listed with their layers in export.json (docs/export.md#litert).
+        # LiteRT's built-in ops; anything they cannot express (a custom backbone's op, say) would run through
+        # TensorFlow's select ops ("Flex"), listed with their layers in export.json (docs/export.md#litert).
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
         try:
             flatbuffer = converter.convert()

@@ -10,10 +10,10 @@ mrcnn.streaming.detect_files ask of a model, so `pbc.py detect --model DIR` writ
 and overlays as with the Keras model. The runtimes:
     savedmodel  tf.saved_model.load(DIR).signatures["serving_default"](image=...)
     onnx        onnxruntime.InferenceSession(DIR/model.onnx) on the CPU
-    litert      ai_edge_litert.interpreter.Interpreter(DIR/model.tflite), signature "serving_default"; a model
-                with TensorFlow's select ops (export.json "select_tf_ops") needs an interpreter linked with the
-                Flex delegate, which the ai-edge-litert wheel is not: loading it then raises a ValueError naming
-                the ops and their layers (docs/export.md#litert)
+    litert      ai_edge_litert.interpreter.Interpreter(DIR/model.tflite), signature "serving_default" (an
+                export has LiteRT's built-in ops only); a LiteRT model with TensorFlow's select ops (export.json
+                "select_tf_ops") needs an interpreter linked with the Flex delegate, which the ai-edge-litert wheel
+                is not: loading it then raises a ValueError naming the ops and their layers
 """
 
 import json
@@ -57,10 +57,12 @@ class ExportedModel:
     """An exported model of any format with Matterport's `detect`; see the module notes.
 
     Attributes: config (the exported Config), class_names (export.json's, or None), format, path.
+    xnnpack: LiteRT only: run with its default XNNPACK delegate (faster) or, False, LiteRT's own kernels.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, xnnpack=True):
         self.path = path
+        self.xnnpack = bool(xnnpack)
         info, self.config = read_export_info(path)
         self.format = info["format"]
         self.class_names = info.get("class_names")
@@ -108,7 +110,11 @@ class ExportedModel:
 
     def _load_litert(self, model_file):
         (litert,) = require_packages(RUNTIME_PACKAGES["litert"], "running a LiteRT export")
-        interpreter = litert.Interpreter(model_path=model_file)
+        # XNNPACK, LiteRT's default CPU delegate, is faster and sums in another order than TensorFlow;
+        # xnnpack=False runs LiteRT's own kernels, which give TensorFlow's numbers (tests/export/test_litert.py).
+        resolver = (litert.OpResolverType.AUTO if self.xnnpack
+                    else litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interpreter = litert.Interpreter(model_path=model_file, experimental_op_resolver_type=resolver)
         runner = interpreter.get_signature_runner("serving_default")
         run = lambda image: runner(image=image)  # noqa: E731
         if self.select_tf_ops:  # fails now, with what to do, rather than at the first image
@@ -133,7 +139,7 @@ def _output_key(name):
     return name
 
 
-def load_exported(path):
+def load_exported(path, xnnpack=True):
     """An ExportedModel for the export folder `path`; ImportError naming the package and pip command when the
-    format's runtime is missing (`""" + INSTALL_HINT + """`)."""
-    return ExportedModel(path)
+    format's runtime is missing (`""" + INSTALL_HINT + """`). xnnpack: see ExportedModel."""
+    return ExportedModel(path, xnnpack=xnnpack)

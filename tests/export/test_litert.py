@@ -1,5 +1,5 @@
-"""LiteRT export: written with LiteRT's built-in ops where they suffice, the rest (select TensorFlow ops) named with
-their layers in export.json; the ai-edge-litert interpreter, which has no Flex delegate, refuses it with that list.
+"""LiteRT export: LiteRT's built-in ops only (the layers' TensorFlow-only ops traced from mrcnn/ops/portable.py), run
+by the ai-edge-litert interpreter: detect's cells.
 
 Skipped, with the reason, where ai-edge-litert is missing (`pip install -e .[export]`).
 """
@@ -15,11 +15,6 @@ pytest.importorskip("ai_edge_litert.interpreter", reason="running a LiteRT expor
 from mrcnn.export import load_exported  # noqa: E402
 from tests.export.conftest import CLASS_NAMES, assert_same_cells  # noqa: E402
 
-# What Mask R-CNN's layers need beyond LiteRT's built-in ops (TensorFlow 2.21's converter); the moulding and
-# unmoulding (mrcnn/export/serving.py) need none.
-SELECT_TF_OPS = {"CombinedNonMaxSuppression": ["ROI", "mrcnn_detection"],
-                 "CropAndResize": ["roi_align_classifier", "roi_align_mask"],
-                 "InvertPermutation": ["roi_align_classifier", "roi_align_mask"]}
 
 
 @pytest.fixture(scope="module")
@@ -29,25 +24,27 @@ def exported(tiny_model, tmp_path_factory):
     return path
 
 
-def test_select_ops_are_named_with_their_layers(exported):
+def test_built_in_ops_only(exported):
     with open(os.path.join(exported, "export.json"), encoding="utf-8") as f:
         info = json.load(f)
-    assert info["model_file"] == "model.tflite" and info["select_tf_ops"] == SELECT_TF_OPS
+    assert info["model_file"] == "model.tflite" and info["select_tf_ops"] == {}  # no TensorFlow ops left
     from ai_edge_litert.interpreter import Interpreter
     signature = Interpreter(model_path=os.path.join(exported, "model.tflite")).get_signature_list()
     assert signature == {"serving_default": {"inputs": ["image"],
                                              "outputs": ["boxes", "class_ids", "masks", "scores"]}}
 
 
-def test_litert_gives_detects_cells_or_says_why_it_cannot(exported, parity_images, expected_cells):
-    try:
-        model = load_exported(exported)
-    except ValueError as e:  # the ai-edge-litert wheel: no Flex delegate
-        message = str(e)
-        assert "needs TensorFlow's select ops" in message and "CropAndResize (roi_align_classifier, roi_align_mask)" \
-            in message and "export as savedmodel or onnx" in message
-        pytest.skip("LiteRT parity: this interpreter has no Flex delegate for the select ops " + ", ".join(SELECT_TF_OPS))
-    assert_same_cells(expected_cells, model.detect(parity_images))
+def test_litert_gives_detects_cells(exported, parity_images, expected_cells):
+    # LiteRT's own kernels: the same boxes and classes, a resized image's scores within ~5e-4 (as ONNX), and a few
+    # mask pixels whose soft value is within float rounding of 0.5 on the other side (IoU >= 0.98).
+    model = load_exported(exported, xnnpack=False)
+    assert model.format == "litert"
+    box_diff, score_diff, worst_iou = assert_same_cells(expected_cells, model.detect(parity_images))
+    assert box_diff == 0
+    # XNNPACK (the default) sums in another order: on these random weights, whose class scores nearly tie, that
+    # may move a proposal and change a cell (docs/export.md); it runs and returns as many cells.
+    fast = load_exported(exported).detect(parity_images)
+    assert [len(r["class_ids"]) for r in fast] == [len(r["class_ids"]) for r in expected_cells]
 
 
 def test_weights_are_in_the_model_and_batch_norm_folded(exported, tiny_model, parity_images):
