@@ -10,10 +10,10 @@ STAMP = $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-app.txt setup.py
+$(STAMP): requirements.txt requirements-app.txt requirements-export.txt setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-app.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-app.txt -r requirements-export.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

@@ -33,7 +33,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["mrcnn", "mrcnn.*"]),
     install_requires=read_requirements(),
-    extras_require={"app": read_requirements("requirements-app.txt")},  # the web page: pip install -e .[app]
+    extras_require={"app": read_requirements("requirements-app.txt"),  # the web page: pip install -e .[app]
+                    "export": read_requirements("requirements-export.txt")},  # ONNX, LiteRT: pip install -e .[export]
     package_data={"mrcnn.app": ["static/*.html", "static/*.js", "static/*.css", "static/*.svg"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -32,7 +32,7 @@ DOCS = ["README.md", "samples/pbc/README.md"] + sorted(
 LINKED = DOCS + (["CHANGELOG.md"] if os.path.isfile(os.path.join(ROOT, "CHANGELOG.md")) else [])
 SHELL_LANGUAGES = {"bash", "sh", "shell", "console"}
 # Programs a doc may show that are not ours: their command lines are not checked.
-EXTERNAL = {"tensorboard", "pip", "export", "cd", "git"}
+EXTERNAL = {"tensorboard", "pip", "export", "cd", "git", "mkdir", "cp", "docker", "curl"}
 # Flags of those programs (and of the Python interpreter) that prose may name.
 EXTERNAL_FLAGS = {"--logdir", "--no-deps", "--upgrade"}
 FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+-]*)")

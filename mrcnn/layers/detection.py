@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from mrcnn.data.image_meta import parse_image_meta_graph
+from mrcnn.ops import portable
 from mrcnn.ops.boxes import apply_box_deltas_graph, clip_boxes_graph, norm_boxes_graph
 
 # Scores of entries that must not reach NMS are set to this; NMS keeps only scores above _SCORE_FLOOR.
@@ -104,9 +105,13 @@ class DetectionLayer(keras.layers.Layer):
         # Scores per foreground class for the batched per-class NMS: an ROI competes only in its argmax class, and
         # only if it is not background and scores at least detection_min_confidence.
         keep = tf.logical_and(class_ids > 0, class_scores >= self.detection_min_confidence)
-        in_class = tf.one_hot(class_ids, num_classes, on_value=True, off_value=False)[..., 1:]  # [B, R, C - 1]
+        # [B, R, C - 1]; a comparison rather than a boolean one_hot, which ONNX cannot express (tf2onnx: "onehot op:
+        # only rank1 is supported")
+        in_class = tf.equal(class_ids[..., tf.newaxis], tf.range(1, num_classes, dtype=tf.int32))
         nms_scores = tf.where(tf.logical_and(in_class, keep[..., tf.newaxis]), class_scores[..., tf.newaxis],
                               _DROPPED_SCORE)
+        if portable.enabled():  # a LiteRT export: one image (mrcnn/ops/portable.py)
+            return self._portable_nms(refined, class_ids, tf.where(keep, class_scores, _DROPPED_SCORE))
         nms = tf.image.combined_non_max_suppression(
             refined[:, :, tf.newaxis, :], nms_scores, max_output_size_per_class=d, max_total_size=d,
             iou_threshold=self.detection_nms_threshold, score_threshold=_SCORE_FLOOR, pad_per_class=False,
@@ -117,6 +122,20 @@ class DetectionLayer(keras.layers.Layer):
                                 nms.nmsed_scores[..., tf.newaxis]], axis=-1)
         detections = tf.where(valid[..., tf.newaxis], detections, 0.0)
         return tf.ensure_shape(detections, [None, d, 6])
+
+    def _portable_nms(self, refined, class_ids, scores):
+        """The per-class NMS of one image from LiteRT's built-in NMS: each box shifted by 2 * its class id, so that
+        boxes of different classes never overlap and one NMS is a per-class NMS (IoU is unchanged by a shift); the
+        D best kept, best first, as combined_non_max_suppression returns them."""
+        d = self.detection_max_instances
+        boxes, class_ids, scores = refined[0], class_ids[0], scores[0]
+        shift = tf.expand_dims(tf.cast(class_ids, tf.float32) * 2.0, 1)
+        kept, kept_scores, valid = portable.nms_one_image(boxes + shift, scores, d, self.detection_nms_threshold,
+                                                          _SCORE_FLOOR)
+        detections = tf.concat([tf.gather(boxes, kept), tf.expand_dims(tf.cast(tf.gather(class_ids, kept),
+                                                                                  tf.float32), 1),
+                                tf.expand_dims(kept_scores, 1)], axis=1)
+        return tf.reshape(portable.keep_rows(detections, valid), [1, d, 6])
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], self.detection_max_instances, 6)

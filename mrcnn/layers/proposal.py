@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mrcnn.ops import portable
 from mrcnn.ops.boxes import apply_box_deltas_graph, clip_boxes_graph
 
 
@@ -69,6 +70,11 @@ class ProposalLayer(keras.layers.Layer):
         _, scores, _, boxes = self._refined(inputs)
         # One class per image: combined NMS is plain greedy NMS per image, batched; it zero-pads to P and sorts
         # by score, like tf.image.non_max_suppression + tf.pad per image.
+        if portable.enabled():  # a LiteRT export: one image, NMS from LiteRT's built-in op (mrcnn/ops/portable.py)
+            # Every probability is above -1; LiteRT's NMS mishandles a threshold of -inf.
+            kept, _, valid = portable.nms_one_image(boxes[0], scores[0], self.proposal_count, self.nms_threshold, -1.0)
+            rois = portable.keep_rows(tf.gather(boxes[0], kept), valid)
+            return tf.stop_gradient(tf.reshape(rois, [1, self.proposal_count, 4]))
         nms = tf.image.combined_non_max_suppression(
             boxes[:, :, tf.newaxis, :], scores[:, :, tf.newaxis],
             max_output_size_per_class=self.proposal_count, max_total_size=self.proposal_count,

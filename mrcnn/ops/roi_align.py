@@ -11,6 +11,8 @@ import math
 
 import tensorflow as tf
 
+from mrcnn.ops import portable
+
 # Feature Pyramid Networks paper, eq. 1: a 224x224 ROI (the ImageNet crop) maps to level 4.
 CANONICAL_SIZE = 224.0
 CANONICAL_LEVEL = 4
@@ -55,15 +57,17 @@ def pyramid_roi_align(boxes, image_area, feature_maps, pool_shape):
     num_rois = tf.shape(boxes)[1]
     pooled = []
     flat_ids = []
+    # Inside portable_ops() (a LiteRT export) without the TensorFlow-only ops (mrcnn/ops/portable.py).
+    crop = portable.crop_and_resize if portable.enabled() else tf.image.crop_and_resize
+    invert = portable.invert_permutation if portable.enabled() else tf.math.invert_permutation
     for i, feature_map in enumerate(feature_maps):
         ix = tf.cast(tf.where(tf.equal(levels, MIN_LEVEL + i)), tf.int32)  # [n, (image, roi)]
         level_boxes = tf.stop_gradient(tf.gather_nd(boxes, ix))
         box_indices = tf.stop_gradient(ix[:, 0])
-        pooled.append(tf.image.crop_and_resize(tf.cast(feature_map, tf.float32), level_boxes, box_indices,
-                                               pool_shape, method="bilinear"))
+        pooled.append(crop(tf.cast(feature_map, tf.float32), level_boxes, box_indices, pool_shape))
         flat_ids.append(ix[:, 0] * num_rois + ix[:, 1])
     pooled = tf.concat(pooled, axis=0)
     # pooled[k] belongs to box flat_ids[k]; the inverse permutation puts box j at position j.
-    pooled = tf.gather(pooled, tf.math.invert_permutation(tf.concat(flat_ids, axis=0)))
+    pooled = tf.gather(pooled, invert(tf.concat(flat_ids, axis=0)))
     shape = tf.concat([tf.shape(boxes)[:2], tf.shape(pooled)[1:]], axis=0)
     return tf.reshape(pooled, shape)

@@ -21,19 +21,42 @@ def inference_detector(config, path, args, sample=None):
     """A detector of `config` with the weights `path` loaded, bringing each image to the model's scale first unless
     --pixel-size off (mrcnn/detector.py); with --pixel-size auto the scale is the median of the red cells measured
     on `sample()`, an iterable of up to CALIBRATION_IMAGES images of the set."""
-    from mrcnn.detector import ScaledDetector
     from mrcnn.model import MaskRCNN  # TensorFlow loads here, once the inputs have passed their checks
     model = MaskRCNN("inference", config, args.logs)
     model.load_weights(path)
-    known = args.pixel_size if isinstance(args.pixel_size, float) else None
     from mrcnn.familiarity import familiarity_scorer
-    scorer = familiarity_scorer(model.keras_model, config, cutoff=stored_cutoff(path))
+    # a backbone without batch norm (VGG19, small_gn) has no statistics to judge by: its flag is unknown, as an export's
+    scorer = familiarity_scorer(model.keras_model, config, cutoff=stored_cutoff(path)) or _NoFamiliarity()
+    return scaled_detector(model, args, scorer, sample)
+
+
+def exported_detector(args, sample=None):
+    """The detector of an exported model (`detect --model DIR`: mrcnn/export/runtime.py), at the scale its config.json
+    knows, as `inference_detector`. The "unlike the training images" flag needs the Keras model's batch-norm
+    statistics, which an export does not carry: its columns stay, blank."""
+    from mrcnn.export import load_exported
+    return scaled_detector(load_exported(args.model), args, _NoFamiliarity(), sample)
+
+
+class _NoFamiliarity:
+    """Stands in for the FamiliarityScorer of an exported model or a backbone without batch norm: the flag is reported
+    as unknown."""
+
+    def judge(self, inputs):
+        return {"score": None, "unlike": None, "cutoff": None}
+
+
+def scaled_detector(model, args, familiarity, sample=None):
+    """`model` (a MaskRCNN or an exported model) in a ScaledDetector as --pixel-size and --colour ask."""
+    from mrcnn.detector import ScaledDetector
+    config = model.config
+    known = args.pixel_size if isinstance(args.pixel_size, float) else None
     colour = None
     if getattr(args, "colour", "off") == "pbc":
         from mrcnn.data.colour import ColourNormalizer
         from samples.pbc.colour import PBC_LAB_MEAN, PBC_LAB_STD
         colour = ColourNormalizer(PBC_LAB_MEAN, PBC_LAB_STD)
-    detector = ScaledDetector(model, pixel_size=known, rescale=args.pixel_size != "off", familiarity=scorer,
+    detector = ScaledDetector(model, pixel_size=known, rescale=args.pixel_size != "off", familiarity=familiarity,
                               colour=colour)
     if args.pixel_size == "auto" and sample is not None and config.RED_CELL_DIAMETER:
         pooled = detector.calibrate(sample())

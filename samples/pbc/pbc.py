@@ -1,4 +1,5 @@
-"""Mask R-CNN on the PBC blood-cell dataset: annotate, pretrain, train, average, evaluate, detect, adapt, serve.
+"""Mask R-CNN on the PBC blood-cell dataset: annotate, pretrain, train, average, evaluate, detect, adapt, export,
+serve.
 
     python samples/pbc/pbc.py annotate --dataset ../shared/data/pbc --out pbc_annotations.json
     python samples/pbc/pbc.py train --dataset ../shared/data/pbc --annotations pbc_annotations.json \\
@@ -6,6 +7,7 @@
     python samples/pbc/pbc.py evaluate --dataset ../shared/data/pbc --annotations pbc_annotations.json \\
         --subset val --weights last --out out/eval
     python samples/pbc/pbc.py detect --images smear1.jpg smears/ --weights last --out out/detect
+    python samples/pbc/pbc.py export --weights last --format onnx --out out/onnx   # then detect --model out/onnx
     python samples/pbc/pbc.py compare out/eval_resnet50 out/eval_resnet101
     python samples/pbc/pbc.py serve --weights last          # a web page at http://127.0.0.1:8000/
 
@@ -33,7 +35,8 @@ from mrcnn.cli import UsageError  # noqa: E402
 from samples.pbc.classes import CLASS_NAMES, WHITE_CELL_CLASSES  # noqa: E402
 from samples.pbc.config import add_model_options  # noqa: E402
 from samples.pbc.datasets import load_subset  # noqa: E402
-from samples.pbc.models import inference_config, inference_detector, spread, store_cutoff  # noqa: E402
+from samples.pbc.models import (exported_detector, inference_config, inference_detector, spread,  # noqa: E402
+                                store_cutoff)
 from samples.pbc.train import need_annotations  # noqa: E402
 
 log = logging.getLogger("pbc")
@@ -88,9 +91,16 @@ def cmd_detect(args):
     files = list_image_files(args.images)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out}: exists and is not a folder")
-    config, weights = inference_config(args)
     from mrcnn.streaming import detect_files, readable_images
-    model = inference_detector(config, weights, args, sample=lambda: readable_images(spread(files)))
+    sample = lambda: readable_images(spread(files))  # noqa: E731
+    if args.model:  # an exported model (pbc.py export): its config and class names are beside it
+        if args.min_confidence is not None:
+            raise UsageError("--min-confidence: an exported model keeps the threshold it was exported with "
+                             "(pbc.py export --min-confidence)")
+        model = exported_detector(args, sample=sample)
+    else:
+        config, weights = inference_config(args)
+        model = inference_detector(config, weights, args, sample=sample)
     progress = cli.progress_line("detecting")
     start = time.time()
     summary = detect_files(model, files, args.out, ["BG"] + CLASS_NAMES, category_map=CATEGORY_MAP,
@@ -133,7 +143,7 @@ def cmd_serve(args):
 # ---- command line ----------------------------------------------------------------------------------------------------
 
 def build_parser():
-    from samples.pbc import adapt, average, pretrain, train
+    from samples.pbc import adapt, average, export, pretrain, train
     parser = argparse.ArgumentParser(prog="pbc.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true",
@@ -154,6 +164,7 @@ def build_parser():
     pretrain.add_parser(sub).set_defaults(func=pretrain.cmd_pretrain)
     average.add_parser(sub).set_defaults(func=average.cmd_average)
     adapt.add_parser(sub).set_defaults(func=adapt.cmd_adapt)
+    export.add_parser(sub).set_defaults(func=export.cmd_export)
 
     p = sub.add_parser("evaluate", help="score a checkpoint: the paper's Tables 3-6 and more, as JSON and Markdown",
                        description="Detect on a subset and write metrics.json, report.md (laid out like the paper's "
@@ -172,7 +183,9 @@ def build_parser():
                                    "results.json (COCO results: bbox, RLE segmentation, score) and counts.csv "
                                    "(a differential count: cells per class per image).")
     p.add_argument("--images", nargs="+", required=True, help="image files or folders")
-    p.add_argument("--weights", required=True, help="a checkpoint, or 'last'")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--weights", help="a checkpoint, or 'last'")
+    source.add_argument("--model", help="a folder written by pbc.py export (any format), run instead of the weights")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--no-overlays", action="store_true", help="do not write an overlay PNG per image")
     p.add_argument("--resume", action="store_true",
