@@ -10,8 +10,10 @@ from tests.cli_helpers import assert_usage_error, run_cli
 # The AP ranks every detection (DETECTION_MIN_CONFIDENCE 0), as AP is defined. With the demo's threshold of 0.7 the
 # score depended on how confident a run happened to be: eight runs of 2026-12-02 (12 epochs x 50 steps, batch 4,
 # 128 px; seeds 0, 1, 2 and repeats of seed 0, whose multi-threaded sums differ) scored 0.44-0.83 at 0.7 but
-# 0.64-0.86 without it, and the five with the fused batch norm 0.76-0.83. About 2 minutes on 2 idle cores.
-MAP_BAR = 0.7
+# 0.64-0.86 without it, and the five with the fused batch norm 0.76-0.83. About 2 minutes on 2 idle cores. The bar
+# sits under that spread (0.685 once in a test worker that had run other files first, 0.791 alone, same code): it
+# fails on a training that no longer learns, not on the run-to-run spread of the same one.
+MAP_BAR = 0.6
 
 
 class _RankAllConfig(ShapesInferenceConfig):
