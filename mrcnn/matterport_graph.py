@@ -64,7 +64,7 @@ def resnet_graph(input_image, architecture, stage5=False, train_bn=True):
     Returns [None, C2, C3, C4, C5]: C1 is None (Mask R-CNN never used it), Ci [B, H / 2^i, W / 2^i, D_i].
     """
     features = backbone_features(architecture, input_image, train_bn=train_bn, mean_pixel=Config.MEAN_PIXEL)
-    if not train_bn:
+    if train_bn is False:  # None: Matterport's "normal mode", as True
         _freeze_batch_norm([input_image], features)
     c2, c3, c4, c5 = features
     return [None, c2, c3, c4, c5 if stage5 else None]
@@ -155,7 +155,7 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
     pooled = PyramidROIAlign([pool_size, pool_size], name="roi_align_classifier")([rois, image_meta]
                                                                                   + list(feature_maps))
     outputs = list(fpn_classifier_head(pooled, num_classes, fc_layers_size=fc_layers_size))
-    if not train_bn:
+    if train_bn is False:  # None: Matterport's "normal mode", as True
         _freeze_batch_norm([pooled], outputs)
     return outputs
 
@@ -167,7 +167,7 @@ def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes,
     """
     pooled = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask")([rois, image_meta] + list(feature_maps))
     masks = fpn_mask_head(pooled, num_classes)
-    if not train_bn:
+    if train_bn is False:  # None: Matterport's "normal mode", as True
         _freeze_batch_norm([pooled], [masks])
     return masks
 

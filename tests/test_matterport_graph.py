@@ -174,3 +174,11 @@ def test_draw_rois_as_inspect_data_calls_it(capsys):
     assert len(rectangles) == 5 + np.count_nonzero(picked)  # each ROI, and the refinement of each positive
     assert sorted(t.get_text() for t in fig.axes[0].texts) == sorted(["BG", "a", "b"][c] for c in picked if c)
     plt.close("all")
+
+
+def test_train_bn_none_is_matterports_normal_mode_not_frozen():
+    image = keras.Input((64, 64, 3))
+    features = modellib.resnet_graph(image, "tiny", stage5=True, train_bn=None)
+    model = keras.Model(image, features[1:])
+    bn = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert bn and all(layer.trainable for layer in bn)
