@@ -107,13 +107,12 @@ def float32_twin(model):
     16-bit rounding only (docs/export.md)."""
     import copy
 
-    from mrcnn.model import MaskRCNN
     from mrcnn.precision import resolve_policy
     if resolve_policy(model.config.DTYPE_POLICY) == "float32":
         return model
     config = copy.deepcopy(model.config)
     config.DTYPE_POLICY = "float32"
-    twin = MaskRCNN("inference", config, model.model_dir)
+    twin = type(model)("inference", config, model.model_dir)  # MaskRCNN (not imported: mrcnn.model imports this)
     source, target = model.keras_model.weights, twin.keras_model.weights
     if [(w.path, tuple(w.shape)) for w in source] != [(w.path, tuple(w.shape)) for w in target]:
         raise ValueError("the float32 twin of the model has other weights than the model; export it under "
