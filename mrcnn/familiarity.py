@@ -35,7 +35,7 @@ import numpy as np
 
 from mrcnn.backbones.classifier import detector_backbone
 from mrcnn.data.mold import mold_image
-from mrcnn.weights_io import all_layers
+from mrcnn.weights_io import batch_norm_layers
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,11 @@ QUANTILE = 0.99  # of the in-distribution images' scores: about 1 in 100 of them
 
 def familiarity_scorer(keras_model, config, cutoff=None):
     """The FamiliarityScorer of a detector, or None (logged once) when its backbone has no batch-norm layer."""
-    if not _batch_norm_layers(detector_backbone(keras_model, config)):
+    backbone = detector_backbone(keras_model, config)
+    if not batch_norm_layers(backbone):
         log.info("backbone %r has no batch norm: images get no 'unlike the training images' score", config.BACKBONE)
         return None
-    return FamiliarityScorer(keras_model, config, cutoff=cutoff)
-
-
-def _batch_norm_layers(backbone):
-    return [layer for layer in all_layers(backbone) if isinstance(layer, keras.layers.BatchNormalization)]
+    return FamiliarityScorer(keras_model, config, cutoff=cutoff, backbone=backbone)
 
 
 class FamiliarityScorer:
@@ -62,11 +59,12 @@ class FamiliarityScorer:
         keras_model: the detector's Keras model (its backbone's weights and statistics are copied now).
         config: its Config.
         cutoff: the score above which an image is "unlike the training images", or None (no flag, score only).
+        backbone: `detector_backbone(keras_model, config)` when the caller has built it already, else None.
     """
 
-    def __init__(self, keras_model, config, cutoff=None):
-        backbone = detector_backbone(keras_model, config)
-        layers = _batch_norm_layers(backbone)
+    def __init__(self, keras_model, config, cutoff=None, backbone=None):
+        backbone = detector_backbone(keras_model, config) if backbone is None else backbone
+        layers = batch_norm_layers(backbone)
         if not layers:
             raise ValueError(f"backbone {config.BACKBONE!r} has no batch-norm layer: no statistics to compare with")
         self.config, self.cutoff = config, cutoff

@@ -242,19 +242,21 @@ def counts_row(image, counts, info=(), result=None):
     return [image] + list(counts) + [sum(counts)] + extra
 
 
-def summarize_result(result, image_id, class_names, category_map=None, where=None):
+def summarize_result(result, image_id, class_names, category_map=None, where=None, owner=None):
     """(counts, records) of one image's detect() result.
 
     counts: cells per class, [K - 1] ints, class 1 first (a row of counts.csv; one count per cell, mrcnn/counting.py);
-    records: its COCO result records (`to_coco_results`), one per detection. Raises ValueError naming `where` (default the image id) when a class id does not
-    index class_names.
+    records: its COCO result records (`to_coco_results`), one per detection. owner: `same_cell` of the result when
+    the caller has it already, else None. Raises ValueError naming `where` (default the image id) when a class id
+    does not index class_names.
     """
     records = to_coco_results([result], [image_id], category_map)
     class_ids = np.asarray(result["class_ids"], dtype=np.int64)
     if class_ids.size and (class_ids.min() < 1 or class_ids.max() >= len(class_names)):
         raise ValueError(f"image {where if where is not None else image_id}: class ids "
                          f"{sorted(set(class_ids.tolist()))} do not index class_names ({len(class_names)} names)")
-    counts = cell_counts(class_ids, same_cell(result["masks"], result["scores"]), len(class_names))
+    owner = same_cell(result["masks"], result["scores"]) if owner is None else owner
+    counts = cell_counts(class_ids, owner, len(class_names))
     return counts, records
 
 

@@ -96,6 +96,11 @@ def all_layers(model):
             yield from all_layers(layer)
 
 
+def batch_norm_layers(model):
+    """The BatchNormalization layers of `model`, nested models included, in all_layers' order."""
+    return [layer for layer in all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+
+
 def weighted_layers(model):
     """{name: layer} for every layer with weights in `model`, nested models flattened (Matterport's convention)."""
     return collections.OrderedDict((layer.name, layer) for layer in all_layers(model)

@@ -176,10 +176,11 @@ class Store:
         """Store one detect() result {"rois", "class_ids", "scores", "masks"} as the page's cells and COCO records,
         and the records of `info_keys` it carries (None for one it lacks)."""
         # (the counts are recomputed by the downloads, at the threshold each asks for)
-        _, records = summarize_result(result, entry.name, self.class_names, self.category_map, where=entry.name)
         rois = np.asarray(result["rois"]).reshape(-1, 4)
         masks = np.asarray(result["masks"])
         owner = same_cell(masks, result["scores"])
+        _, records = summarize_result(result, entry.name, self.class_names, self.category_map, where=entry.name,
+                                      owner=owner)
         cells = []
         for i in range(rois.shape[0]):
             class_id = int(result["class_ids"][i])

@@ -24,7 +24,7 @@ import numpy as np
 from mrcnn.backbones.classifier import detector_backbone
 from mrcnn.data.mold import mold_image
 from mrcnn.training.bn_statistics import recompute_moving_statistics
-from mrcnn.weights_io import all_layers, assign_weights, weighted_layers
+from mrcnn.weights_io import assign_weights, batch_norm_layers, weighted_layers
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def batch_norm_statistics(model):
     """{layer name: (moving mean [C], moving variance [C])} of the batch-norm layers of a Keras model."""
     return {layer.name: (keras.ops.convert_to_numpy(layer.moving_mean).astype(np.float64),
                          keras.ops.convert_to_numpy(layer.moving_variance).astype(np.float64))
-            for layer in all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)}
+            for layer in batch_norm_layers(model)}
 
 
 def adapt_batch_norm(keras_model, config, images, batch_size=8):

@@ -14,7 +14,7 @@ A backbone that a detector then uses with frozen batch norm (TRAIN_BN False) get
 import keras
 import numpy as np
 
-from mrcnn.weights_io import all_layers
+from mrcnn.weights_io import batch_norm_layers
 
 
 def recompute_moving_statistics(model, batches):
@@ -25,7 +25,7 @@ def recompute_moving_statistics(model, batches):
             axis of a 4-D input) are trainable.
         batches: an iterable of model inputs, or of (inputs, anything) pairs (e.g. a PyDataset of (x, y)).
     """
-    layers = [layer for layer in all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    layers = batch_norm_layers(model)
     if not layers:
         return 0
     for layer in layers:
