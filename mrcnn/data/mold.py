@@ -14,6 +14,7 @@ import numpy as np
 
 from mrcnn import utils
 from mrcnn.data.image_meta import compose_image_meta
+from mrcnn.data.paste import paste_masks
 
 
 def mold_image(images, mean_pixel):
@@ -95,7 +96,8 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape, image_shape,
         boxes: int32 [N, (y1, x1, y2, x2)] pixels of the original image; detections of zero area are dropped.
         class_ids: int32 [N].
         scores: float32 [N].
-        masks: bool [H, W, N], full-size masks of the original image.
+        masks: bool [H, W, N], full-size masks of the original image, each pixel reading the soft mask where the
+            head looked (data/paste.py; Matterport resized the mask onto the rounded box, a few pixels too small).
         With no detections the shapes are [0, 4], [0], [0] and [H, W, 0].
     """
     detections = np.asarray(detections)
@@ -109,7 +111,7 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape, image_shape,
         raise ValueError(f"mrcnn_mask must have shape [D, h, w, num_classes] with D >= {count} "
                          f"(one per detection), got {mrcnn_mask.shape}")
 
-    boxes = detections[:count, :4]
+    molded_boxes = detections[:count, :4]
     class_ids = detections[:count, 4].astype(np.int32)
     scores = detections[:count, 5].astype(np.float32)
     masks = mrcnn_mask[np.arange(count), :, :, class_ids]
@@ -118,16 +120,10 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape, image_shape,
     wy1, wx1, wy2, wx2 = utils.norm_boxes(np.asarray(window, dtype=np.float32)[None], image_shape[:2])[0]
     shift = np.array([wy1, wx1, wy1, wx1])
     wh, ww = wy2 - wy1, wx2 - wx1
-    boxes = (boxes - shift) / np.array([wh, ww, wh, ww])
+    boxes = (molded_boxes - shift) / np.array([wh, ww, wh, ww])
     boxes = utils.denorm_boxes(boxes, original_image_shape[:2]).reshape(-1, 4)
 
     keep = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) > 0
     boxes, class_ids, scores, masks = boxes[keep], class_ids[keep], scores[keep], masks[keep]
-
-    height, width = int(original_image_shape[0]), int(original_image_shape[1])
-    full_masks = [utils.unmold_mask(masks[i], boxes[i], original_image_shape) for i in range(boxes.shape[0])]
-    if full_masks:
-        full_masks = np.stack(full_masks, axis=-1).astype(bool)
-    else:
-        full_masks = np.zeros((height, width, 0), dtype=bool)
+    full_masks = paste_masks(masks, molded_boxes[keep], window, image_shape, original_image_shape)
     return boxes.astype(np.int32), class_ids, scores, full_masks

@@ -26,9 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from mrcnn.data.anchors import get_anchors
+from mrcnn.data.paste import EDGE_TOLERANCE, MASK_THRESHOLD
 from mrcnn.ops.boxes import denorm_boxes_graph, norm_boxes_graph
-
-MASK_THRESHOLD = 0.5  # utils.unmold_mask's
 
 
 def zoom_matrix(in_size, out_size):
@@ -100,26 +99,34 @@ def mold_image_graph(image, config):
     return molded, meta, window
 
 
-def paste_masks_graph(masks, boxes, height, width):
-    """utils.unmold_mask for every detection at once: masks float [N, MS, MS] soft masks, boxes int32
-    [N, (y1, x1, y2, x2)] pixels -> bool [N, height, width], each mask resized to its box and thresholded at 0.5.
+def paste_masks_graph(masks, boxes, window, molded_shape, height, width):
+    """data.paste.paste_masks for every detection at once: masks float [N, MS, MS] soft masks, boxes float32
+    [N, (y1, x1, y2, x2)] normalized boxes of the molded image, window [(y1, x1, y2, x2)] molded pixels, molded_shape
+    (S, S) -> bool [N, height, width], thresholded at 0.5.
 
-    One matrix per axis: pixel y of the image reads row s = (y - y1 + 0.5) * MS / (y2 - y1) - 0.5 of the mask when
-    y1 <= y < y2, nothing elsewhere; a box of zero area gives an empty mask.
+    One matrix per axis (data/paste.py's formula): pixel y of the image, centred at molded c = (y + 0.5) sy - 0.5 +
+    wy1 with sy = (wy2 - wy1) / height, reads mask row s = (c - y1 (S - 1)) (MS - 1) / ((y2 - y1) (S - 1)), clipped
+    to the grid, bilinearly, when c lies within the box's molded pixels, and nothing elsewhere; a box of zero height
+    or width gives an empty mask.
     """
     side = tf.cast(tf.shape(masks)[1], tf.float32)
+    window = tf.cast(window, tf.float32)
 
-    def axis_weights(start, stop, size):  # [N] -> [N, size, MS]
-        start, stop = tf.expand_dims(tf.cast(start, tf.float32), 1), tf.expand_dims(tf.cast(stop, tf.float32), 1)
-        pixels = tf.expand_dims(tf.range(tf.cast(size, tf.float32)), 0)
-        length = tf.maximum(stop - start, 1.0)
-        s = (pixels - start + 0.5) * (side / length) - 0.5  # [N, size]
-        inside = tf.cast(tf.logical_and(pixels >= start, pixels < stop), tf.float32)
+    def axis_weights(start, stop, window_start, window_stop, molded_side, size):  # [N] -> [N, size, MS]
+        first = tf.expand_dims(start, 1) * (molded_side - 1)
+        last = tf.expand_dims(stop, 1) * (molded_side - 1)
+        size_f = tf.cast(size, tf.float32)
+        centres = (tf.expand_dims(tf.range(size_f), 0) + 0.5) * ((window_stop - window_start) / size_f) - 0.5 \
+            + window_start
+        reach = 0.5 + EDGE_TOLERANCE
+        inside = tf.logical_and(tf.logical_and(centres >= first - reach, centres <= last + reach), last > first)
+        s = tf.clip_by_value((centres - first) * (side - 1) / tf.maximum(last - first, 1e-9), 0.0, side - 1)
         hat = tf.maximum(0.0, 1.0 - tf.abs(tf.expand_dims(s, 2) - tf.reshape(tf.range(side), [1, 1, -1])))
-        return hat * tf.expand_dims(inside, 2)
+        return hat * tf.expand_dims(tf.cast(inside, tf.float32), 2)
 
-    rows = axis_weights(boxes[:, 0], boxes[:, 2], height)  # [N, H, MS]
-    cols = axis_weights(boxes[:, 1], boxes[:, 3], width)  # [N, W, MS]
+    boxes = tf.cast(boxes, tf.float32)
+    rows = axis_weights(boxes[:, 0], boxes[:, 2], window[0], window[2], float(molded_shape[0]), height)  # [N, H, MS]
+    cols = axis_weights(boxes[:, 1], boxes[:, 3], window[1], window[3], float(molded_shape[1]), width)  # [N, W, MS]
     full = tf.matmul(tf.matmul(rows, tf.cast(masks, tf.float32)), cols, transpose_b=True)
     return full >= MASK_THRESHOLD
 
@@ -138,7 +145,7 @@ def unmold_detections_graph(detections, mrcnn_mask, original_shape, molded_shape
     count = tf.reduce_min(tf.where(detections[:, 4] == 0, positions, d))
     # tf.slice rather than [:count]: LiteRT's built-in SLICE takes a size computed in the graph.
     valid = tf.slice(detections, [0, 0], tf.stack([count, 6]))
-    boxes = valid[:, :4]
+    molded_boxes = valid[:, :4]
     class_ids = tf.cast(valid[:, 4], tf.int32)
     scores = tf.cast(valid[:, 5], tf.float32)
     soft = tf.slice(mrcnn_mask, [0, 0, 0, 0], tf.concat([[count], tf.shape(mrcnn_mask)[1:]], axis=0))
@@ -147,13 +154,14 @@ def unmold_detections_graph(detections, mrcnn_mask, original_shape, molded_shape
     # Normalized coordinates of the molded image -> of the window -> pixels of the original image.
     wy1, wx1, wy2, wx2 = tf.unstack(norm_boxes_graph(window, tf.constant(molded_shape[:2])))
     wh, ww = wy2 - wy1, wx2 - wx1
-    boxes = (boxes - tf.stack([wy1, wx1, wy1, wx1])) / tf.stack([wh, ww, wh, ww])
+    boxes = (molded_boxes - tf.stack([wy1, wx1, wy1, wx1])) / tf.stack([wh, ww, wh, ww])
     boxes = denorm_boxes_graph(boxes, original_shape[:2])
 
     keep = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) > 0
     boxes, class_ids = tf.boolean_mask(boxes, keep), tf.boolean_mask(class_ids, keep)
     scores, soft = tf.boolean_mask(scores, keep), tf.boolean_mask(soft, keep)
-    masks = paste_masks_graph(soft, boxes, original_shape[0], original_shape[1])
+    masks = paste_masks_graph(soft, tf.boolean_mask(molded_boxes, keep), window, molded_shape, original_shape[0],
+                              original_shape[1])
     return boxes, class_ids, scores, tf.transpose(masks, [1, 2, 0])
 
 

@@ -23,9 +23,10 @@ def test_onnxruntime_gives_detects_cells(tiny_model, parity_images, expected_cel
     model = load_exported(str(tmp_path))
     assert model.format == "onnx"
     # onnxruntime's kernels sum in another order than TensorFlow's: a resized pixel within float32's rounding of an
-    # integer may truncate to the next level, which moves a score by up to ~5e-4 here; boxes and masks stay the same.
+    # integer may truncate to the next level, which moves a score by up to ~5e-4 here; boxes stay the same, and the
+    # random model's soft masks, close to 0.5 everywhere, may flip a pixel at the threshold.
     box_diff, score_diff, worst_iou = assert_same_cells(expected_cells, model.detect(parity_images))
-    assert box_diff == 0 and worst_iou == 1.0
+    assert box_diff == 0 and worst_iou >= 0.999
 
 
 def test_an_op_onnx_cannot_express_is_named_with_its_layer(tiny_model, tmp_path):
