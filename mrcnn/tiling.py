@@ -256,6 +256,12 @@ def detect_at_scale(model, image, factor, full_masks=True, **tiled_args):
     resized = cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
     if resized.ndim == 2:  # cv2 drops a single channel
         resized = resized[:, :, None]
+    if max(size) == _tile_side(model, None) and hasattr(model, "detect_resized") and not tiled_args:
+        # One input, filled: the model maps its results straight to the image, pasting the masks at the image's
+        # resolution (a binary mask resized back loses ~2 % of its IoU).
+        result = model.detect_resized([resized], [image.shape])[0]
+        return result if full_masks else _assemble(_crops(result, (0, 0, height, width), 0, (height, width)),
+                                                   (height, width), False)
     scaled = detect_tiled(model, resized, full_masks=False, **tiled_args)
     ratio = np.array([height / size[0], width / size[1]] * 2)
     records = []

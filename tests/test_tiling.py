@@ -212,6 +212,40 @@ def test_detect_at_scale_factor_one_is_detect_tiled():
         np.testing.assert_array_equal(a[key], b[key])
 
 
+class ResizedModel(PaintedCellModel):
+    """PaintedCellModel with detect_resized, which records its calls and finds one cell, given in the original's
+    pixels: rows 10-30, columns 20-40."""
+
+    def detect_resized(self, images, shapes):
+        self.resized_calls = [(image.shape, tuple(shape)) for image, shape in zip(images, shapes)]
+        out = []
+        for shape in shapes:
+            masks = np.zeros(tuple(shape[:2]) + (1,), bool)
+            masks[10:30, 20:40] = True
+            out.append({"rois": np.array([[10, 20, 30, 40]], np.int32), "class_ids": np.array([1], np.int32),
+                        "scores": np.array([0.9], np.float32), "masks": masks})
+        return out
+
+
+@pytest.mark.parametrize("full_masks", [True, False])
+def test_detect_at_scale_filling_one_input_lets_the_model_paste_at_the_images_resolution(full_masks):
+    # 96 x 130 at 64 / 130 becomes 47 x 64: one input, filled. A model with detect_resized gets that image and the
+    # original's shape, and its results come back as they are (in the original's pixels, not through 47 x 64).
+    shape = (96, 130)
+    mask = disc(shape, 48, 60, 20)
+    model = ResizedModel()
+    result = detect_at_scale(model, paint(shape, [(mask, 0)]), 64 / 130, full_masks=full_masks)
+    assert model.resized_calls == [((47, 64, 3), (96, 130, 3))] and model.calls == []
+    assert result["rois"].tolist() == [[10, 20, 30, 40]]
+    if full_masks:
+        assert result["masks"].shape == (96, 130, 1) and result["masks"].sum() == 400
+    else:
+        assert result["mask_crops"][0].shape == (20, 20) and result["mask_crops"][0].all()
+    # an image that does not fill the input (padded to it) goes through detect_tiled
+    detect_at_scale(model, paint(shape, [(mask, 0)]), 0.4)
+    assert model.calls == [[(64, 64, 3)]]
+
+
 def test_bad_arguments_are_refused():
     model, image = PaintedCellModel(), paint((80, 80), [])
     with pytest.raises(ValueError, match="overlap"):
