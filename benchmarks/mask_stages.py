@@ -1,0 +1,268 @@
+"""Where a cell's outline is lost: mask IoU against the ground truth at each stage of Mask R-CNN's mask path.
+
+For every annotated instance of a PBC subset, the detection that overlaps it most (any class, any score) and these
+IoUs against the annotated mask, at the image's full resolution:
+
+- `box`: the detection's box against the annotation's tight box (box IoU);
+- `box_cut`: the annotation cut to the detection's box (what the box alone loses: the cell outside it);
+- `gt28_pred_box`: the annotation cut to the detection's box, sampled at the mask head's resolution (MASK_SHAPE, as
+  the training targets are made) and pasted back: the best the mask head could do in that box;
+- `gt28_gt_box`: the same in the annotation's own box: what the mask resolution and the paste alone lose;
+- `head_gt_box`: the mask head run on the annotation's box (its class's channel): the head's own outline with a
+  perfect box;
+- `pred`: the detection's mask as `detect` returns it (the figure the evaluation scores);
+- `head_xN`: the mask head run on the detection's box grown N times about its centre, pasted there (a box that cuts
+  the cell no longer cuts the mask);
+- `pred@t`: the detection's soft mask pasted at threshold t instead of 0.5.
+
+Prints per stage the mean IoU and the share of instances at IoU >= 0.9 (what mAP@0.9 needs), overall and per class,
+and writes `stages.json` and a contact sheet of the worst `pred` cases to --out.
+
+Command (the model options as given to `pbc.py evaluate`; --subset train --dev for a development split of train/):
+    .venv/bin/python benchmarks/mask_stages.py --dataset ../shared/data/pbc --annotations out/pbc/annotations.json \\
+        --backbone small --preset cpu --image-size 192 --weights out/pbc/detector_small_192.weights.h5 \\
+        --subset val --out out/pbc/mask_stages
+
+Shape shorthand: H, W: image, h, w: MASK_SHAPE, G: annotated instances of an image, D: its detections,
+K: NUM_CLASSES.
+"""
+
+import argparse
+import itertools
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from samples.pbc.config import add_model_options, config_from_args  # noqa: E402
+from samples.pbc.datasets import load_subset  # noqa: E402
+
+GROW = (1.1, 1.2)
+THRESHOLDS = (0.4, 0.6)
+
+
+def paste(soft, box, shape, threshold=0.5):
+    """A soft mask [h, w] pasted into the pixel box (y1, x1, y2, x2) of an image of `shape`, thresholded."""
+    from mrcnn.utils.resize import resize
+    y1, x1, y2, x2 = (int(round(float(v))) for v in box)
+    full = np.zeros(shape[:2], dtype=bool)
+    if y2 <= y1 or x2 <= x1:
+        return full
+    m = resize(np.asarray(soft, np.float32), (y2 - y1, x2 - x1)) >= threshold
+    cy1, cx1, cy2, cx2 = max(y1, 0), max(x1, 0), min(y2, shape[0]), min(x2, shape[1])
+    if cy2 > cy1 and cx2 > cx1:
+        full[cy1:cy2, cx1:cx2] = m[cy1 - y1:cy2 - y1, cx1 - x1:cx2 - x1]
+    return full
+
+
+def paste_aligned(soft, box, window, molded_side, image_shape, threshold=0.5):
+    """One soft mask [h, w] of the normalized molded-image `box` pasted as `detect` does (mrcnn/data/paste.py)."""
+    from mrcnn.data.paste import paste_masks
+    return paste_masks(np.asarray(soft)[None], np.asarray(box)[None], window, (molded_side, molded_side),
+                       image_shape, threshold)[..., 0]
+
+
+def iou(a, b):
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 0.0
+
+
+def box_iou(a, b):
+    y1, x1 = max(a[0], b[0]), max(a[1], b[1])
+    y2, x2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0, y2 - y1) * max(0, x2 - x1)
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / area) if area > 0 else 0.0
+
+
+def gt_at_mask_resolution(gt, box, mask_shape):
+    """The annotation `gt` [H, W] cut to the pixel box and resized to mask_shape (soft, as the targets)."""
+    from mrcnn.utils.resize import resize
+    y1, x1, y2, x2 = (int(round(float(v))) for v in box)
+    padded = np.zeros((y2 - y1, x2 - x1), np.float32)
+    cy1, cx1, cy2, cx2 = max(y1, 0), max(x1, 0), min(y2, gt.shape[0]), min(x2, gt.shape[1])
+    padded[cy1 - y1:cy2 - y1, cx1 - x1:cx2 - x1] = gt[cy1:cy2, cx1:cx2]
+    return resize(padded, mask_shape)
+
+
+def grow(box, factor, shape):
+    """A pixel box grown `factor` times about its centre, clipped to the image."""
+    y1, x1, y2, x2 = np.asarray(box, np.float64)
+    cy, cx, h, w = (y1 + y2) / 2, (x1 + x2) / 2, (y2 - y1) * factor, (x2 - x1) * factor
+    return np.array([max(cy - h / 2, 0), max(cx - w / 2, 0), min(cy + h / 2, shape[0]), min(cx + w / 2, shape[1])])
+
+
+class MaskHead:
+    """The inference model's mask head run on boxes of one's choosing (pixel boxes of the original image)."""
+
+    def __init__(self, model):
+        import keras
+        kmodel = model.keras_model
+        align = kmodel.get_layer("roi_align_mask")
+        node = align._inbound_nodes[0]
+        inputs = node.input_tensors if hasattr(node, "input_tensors") else node.arguments.keras_tensors
+        self.features = keras.Model(kmodel.inputs, list(inputs[2:]))
+        self.align = align
+        self.layers = [kmodel.get_layer(name) for name in
+                       ["mrcnn_mask_merge_rois"] + [f"mrcnn_mask_{k}{i}" for i in range(1, 5)
+                                                    for k in ("conv", "bn", "relu")] + ["mrcnn_mask_deconv"]]
+        self.final = kmodel.get_layer("mrcnn_mask")
+        self.model = model
+
+    def __call__(self, image, boxes):
+        """(soft masks [len(boxes), h, w, K] of the head on the original-pixel `boxes` of `image`, the boxes
+        normalized in the molded image, its window, its side)."""
+        from mrcnn import utils
+        molded, metas, windows = self.model.mold_inputs([image])
+        anchors = self.model.get_anchors(molded.shape[1:3])[None]
+        maps = self.features({"input_image": molded, "input_image_meta": metas, "input_anchors": anchors})
+        window = windows[0]
+        scale = (window[2] - window[0]) / image.shape[0]
+        px = np.asarray(boxes, np.float64) * scale + np.array([window[0], window[1]] * 2)
+        normalized = utils.norm_boxes(px, molded.shape[1:3])[None].astype(np.float32)
+        pooled = self.align([normalized, metas.astype(np.float32)] + list(maps))
+        x = pooled
+        for layer in self.layers:
+            x = layer(x, training=False) if "bn" in layer.name else layer(x)
+        return np.asarray(self.final([x, pooled]))[0], normalized[0], window, molded.shape[1]
+
+
+WORST = 24  # cases on the contact sheet
+_COUNTER = itertools.count()  # breaks ties between equal IoUs in the heap
+
+
+def keep_worst(worst, value, name, class_name, image, gt, pred):
+    """Keep the WORST lowest-IoU cases in `worst` (a list of tuples), each as a crop around the annotation."""
+    import heapq
+    ys, xs = np.nonzero(gt | pred)
+    y1, x1 = max(ys.min() - 10, 0), max(xs.min() - 10, 0)
+    y2, x2 = ys.max() + 11, xs.max() + 11
+    item = (-value, next(_COUNTER), name, class_name, image[y1:y2, x1:x2], gt[y1:y2, x1:x2], pred[y1:y2, x1:x2])
+    if len(worst) < WORST:
+        heapq.heappush(worst, item)
+    elif value < -worst[0][0]:  # the root holds the highest IoU kept
+        heapq.heapreplace(worst, item)
+
+
+def save_sheet(worst, path, columns=6):
+    """A PNG grid of the kept cases, worst first: the crop, the annotation's outline green, the detection's magenta."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    cases = sorted(worst, key=lambda item: -item[0])
+    if not cases:
+        return
+    rows = (len(cases) + columns - 1) // columns
+    figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.6 * rows), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, (negative, _, name, class_name, crop, gt, pred) in zip(axes.flat, cases):
+        axis.imshow(crop)
+        axis.contour(gt, levels=[0.5], colors="lime", linewidths=1)
+        axis.contour(pred, levels=[0.5], colors="magenta", linewidths=1)
+        axis.set_title(f"{class_name} IoU {-negative:.2f}\n{os.path.basename(name)}", fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--annotations", required=True)
+    parser.add_argument("--subset", default="val", choices=["train", "val", "test"])
+    parser.add_argument("--limit", type=int, default=0, help="score the first N images only (0: all)")
+    parser.add_argument("--weights", required=True, help="the detector's weights file")
+    parser.add_argument("--out", required=True)
+    add_model_options(parser, training=False)
+    args = parser.parse_args(argv)
+    args.min_confidence = 0.0
+    config = config_from_args(args, inference=True)
+    dataset = load_subset(args.dataset, args.subset, args.annotations, config.IMAGE_MAX_DIM)
+    from mrcnn.model import MaskRCNN
+    from mrcnn.utils import extract_bboxes
+    model = MaskRCNN("inference", config, args.logs)
+    model.load_weights(args.weights)
+    head = MaskHead(model)
+    ids = list(dataset.image_ids)[:args.limit or None]
+    rows, worst = [], []
+    for n, image_id in enumerate(ids, 1):
+        image = dataset.load_image(image_id)
+        gt_masks, gt_classes = dataset.load_mask(image_id)
+        gt_masks = np.asarray(gt_masks, bool)
+        gt_boxes = extract_bboxes(gt_masks)
+        molded, metas, windows = model.mold_inputs([image])
+        raw = model._run(molded, metas)
+        rois, class_ids, scores, masks = model.unmold_detections(raw["detections"][0], raw["mrcnn_mask"][0],
+                                                                 image.shape, molded[0].shape, windows[0])
+        pred = {"rois": rois, "class_ids": class_ids, "scores": scores, "masks": masks}
+        if len(rois) != int(np.sum(raw["detections"][0][:, 4] > 0)):
+            print(f"{dataset.image_info[image_id]['id']}: a detection of zero area was dropped; image left out")
+            continue
+        if not pred["class_ids"].size or not gt_classes.size:
+            rows += [{"class": int(c), "missed": True} for c in gt_classes]
+            continue
+        overlaps = np.array([[iou(pred["masks"][..., d], gt_masks[..., g]) for g in range(len(gt_classes))]
+                             for d in range(len(pred["class_ids"]))])
+        heads_gt = head(image, gt_boxes)
+        for g, cls in enumerate(gt_classes):
+            d = int(np.argmax(overlaps[:, g]))
+            gt, box = gt_masks[..., g], pred["rois"][d]
+            pcls = int(pred["class_ids"][d])
+            row = {"class": int(cls), "class_right": pcls == int(cls), "pred": overlaps[d, g],
+                   "box": box_iou(box, gt_boxes[g])}
+            cut = np.zeros_like(gt)
+            cut[box[0]:box[2], box[1]:box[3]] = gt[box[0]:box[2], box[1]:box[3]]
+            row["box_cut"] = iou(cut, gt)
+            row["gt28_pred_box"] = iou(paste(gt_at_mask_resolution(gt, box, config.MASK_SHAPE), box, gt.shape), gt)
+            row["gt28_gt_box"] = iou(paste(gt_at_mask_resolution(gt, gt_boxes[g], config.MASK_SHAPE), gt_boxes[g],
+                                           gt.shape), gt)
+            row["head_gt_box"] = iou(paste_aligned(heads_gt[0][g, ..., cls], heads_gt[1][g], *heads_gt[2:],
+                                                   gt.shape), gt)
+            grown = [grow(box, f, gt.shape) for f in GROW]
+            soft, normalized, window, side = head(image, grown)
+            for k, f in enumerate(GROW):
+                row[f"head_x{f:g}"] = iou(paste_aligned(soft[k, ..., pcls], normalized[k], window, side, gt.shape),
+                                          gt)
+            own_soft, own_box = raw["mrcnn_mask"][0][d, ..., pcls], raw["detections"][0][d, :4]
+            row["matterport_paste"] = iou(paste(own_soft, box, gt.shape), gt)
+            for t in THRESHOLDS:
+                row[f"pred@{t:g}"] = iou(paste_aligned(own_soft, own_box, windows[0], molded.shape[1], gt.shape, t),
+                                         gt)
+            rows.append(row)
+            keep_worst(worst, row["pred"], dataset.image_info[image_id]["id"], dataset.class_names[cls], image, gt,
+                       pred["masks"][..., d])
+        if n % 50 == 0:
+            print(f"{n}/{len(ids)} images", flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "stages.json"), "w", encoding="utf-8") as f:
+        json.dump(rows, f)
+    summarize(rows, dataset.class_names)
+    sheet = os.path.join(args.out, "worst.png")
+    save_sheet(worst, sheet)
+    print(f"wrote {os.path.join(args.out, 'stages.json')} and {sheet} (the {len(worst)} worst masks: annotation "
+          "green, detection magenta)")
+
+
+def summarize(rows, class_names):
+    scored = [r for r in rows if not r.get("missed")]
+    keys = [k for k in scored[0] if k not in ("class", "class_right")]
+    print(f"{len(scored)} instances matched, {len(rows) - len(scored)} without any detection")
+    print("| stage | mean IoU | share >= 0.9 | share >= 0.8 |\n|---|---|---|---|")
+    for k in keys:
+        v = np.array([r[k] for r in scored])
+        print(f"| {k} | {v.mean():.3f} | {np.mean(v >= 0.9):.3f} | {np.mean(v >= 0.8):.3f} |")
+    print("\n| class | n | pred mean | pred >= 0.9 | gt28_pred_box >= 0.9 | head_gt_box >= 0.9 | box >= 0.9 |")
+    print("|---|---|---|---|---|---|---|")
+    for c in sorted({r["class"] for r in scored}):
+        rs = [r for r in scored if r["class"] == c]
+        share = lambda k: np.mean([r[k] >= 0.9 for r in rs])  # noqa: E731
+        print(f"| {class_names[c]} | {len(rs)} | {np.mean([r['pred'] for r in rs]):.3f} | {share('pred'):.3f} | "
+              f"{share('gt28_pred_box'):.3f} | {share('head_gt_box'):.3f} | {share('box'):.3f} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
