@@ -5,7 +5,8 @@ Routes (errors are JSON {"error": a sentence for the page, "detail": what the re
     GET  /api/model                               the model card, class names, threshold, floor and limits
     POST /api/batches                             a new batch: {"batch": id}
     GET  /api/batches/{b}                         its images: status, place in the queue, error, cells found
-    POST /api/batches/{b}/images?name=FILE        the image file as the raw request body -> 202 {"image": ...}
+    POST /api/batches/{b}/images?name=FILE&order=N  the image file as the raw request body -> 202 {"image": ...};
+                                                  N: its place in the page's list (the downloads' row order)
     GET  /api/batches/{b}/images/{i}              one image's cells: class, score, box, area, mask PNG; and what
                                                   the detector reports of it ("scale", "unlike_training")
     GET  /api/batches/{b}/images/{i}/image        the image as the page shows it (PNG, or JPEG when large)
@@ -37,7 +38,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from mrcnn.app.store import DONE, LimitError, Limits, Store, clean_name
-from mrcnn.app.uploads import UploadError, decode_upload, display_image, too_large
+from mrcnn.app.uploads import READABLE, UploadError, decode_upload, display_image, too_large
 from mrcnn.app.worker import DetectionWorker
 from mrcnn.streaming import image_info_keys
 
@@ -129,7 +130,8 @@ class Service:
 
     def info(self):
         return {"card": self.card, "class_names": self.class_names[1:], "threshold": self.threshold,
-                "floor": self.floor, "limits": self.limits.to_dict(), "differential": self.differential}
+                "floor": self.floor, "limits": self.limits.to_dict(), "differential": self.differential,
+                "formats": READABLE}
 
 
 def _error(message, status, detail=None):
@@ -164,6 +166,17 @@ def _min_score(request):
     if not 0.0 <= value <= 1.0:
         raise HTTPException(400, f"min_score must be a number from 0 to 1, got {raw!r}")
     return value
+
+
+def _order(request):
+    """The upload's place in the page's list (?order=N, an integer >= 0), or None: the downloads list images in this
+    order, whatever order the uploads arrive in."""
+    raw = request.query_params.get("order")
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise HTTPException(400, f"order must be a whole number from 0 to 999999999, got {raw!r}")
+    return int(raw)
 
 
 async def _read_body(request, name, max_bytes):
@@ -202,6 +215,7 @@ async def batch_status(request):
 async def upload(request):
     service, batch = request.app.state.service, _batch(request)
     name = clean_name(request.query_params.get("name"))
+    order = _order(request)
     limits = service.limits
     if len(batch.images) >= limits.max_images:  # answered before the body is read
         raise LimitError(f"{name} was not added: a batch holds at most {limits.max_images} images; download this "
@@ -211,7 +225,7 @@ async def upload(request):
     data = await _read_body(request, name, limits.max_bytes)
     image = await run_in_threadpool(decode_upload, data, name, service.workdir, limits.max_pixels)
     display, media_type = await run_in_threadpool(display_image, image)
-    entry = service.store.add_image(batch, name, image, display, media_type)
+    entry = service.store.add_image(batch, name, image, display, media_type, order=order)
     try:
         position = service.worker.submit(entry)
     except LimitError:

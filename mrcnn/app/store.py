@@ -72,9 +72,10 @@ class ImageEntry:
     """One uploaded image. `status` goes queued -> detecting -> done | failed; the worker writes the other fields
     before it sets the status, so a reader that sees "done" sees the detections."""
 
-    def __init__(self, image_id, name, image, display, display_type):
+    def __init__(self, image_id, name, image, display, display_type, order=None):
         self.id = image_id
         self.name = name
+        self.order = order  # its place in the page's list (None: after those that have one, in upload order)
         self.height, self.width = int(image.shape[0]), int(image.shape[1])
         self.image = image  # uint8 [H, W, 3] until the model has run, then None
         self.display = display  # bytes of the image as the page shows it (PNG, or JPEG for large images)
@@ -150,21 +151,24 @@ class Store:
         with self._lock:
             return self._batches[batch_id]
 
-    def add_image(self, batch, name, image, display, display_type):
-        """A new ImageEntry in `batch` (queued); LimitError when the batch is full."""
+    def add_image(self, batch, name, image, display, display_type, order=None):
+        """A new ImageEntry in `batch` (queued); LimitError when the batch is full. `order`: its place in the page's
+        list, which the downloads follow."""
         with self._lock:
             if len(batch.images) >= self.limits.max_images:
                 raise LimitError(f"this batch already holds {len(batch.images)} images, the most one batch can "
                                  f"hold; download its results and start a new batch for more")
-            entry = ImageEntry(str(batch._next), batch.unique_name(name), image, display, display_type)
+            entry = ImageEntry(str(batch._next), batch.unique_name(name), image, display, display_type, order)
             batch._next += 1
             batch.images[entry.id] = entry
             return entry
 
     def entries(self, batch):
-        """The batch's images in upload order (a snapshot: uploads may add more meanwhile)."""
+        """The batch's images in the page's order (their `order`; those without one after, in upload order): a
+        snapshot, uploads may add more meanwhile."""
         with self._lock:
-            return list(batch.images.values())
+            entries = list(batch.images.values())
+        return sorted(entries, key=lambda entry: (entry.order is None, entry.order or 0, int(entry.id)))
 
     def remove(self, batch, entry):
         with self._lock:

@@ -226,3 +226,17 @@ def test_scale_and_unlike_training_flag_are_shown(browser, reporting_url):
     assert csv_text.splitlines()[0].endswith(",total,pixel_size_um,red_cell_px,scale_factor,scale_source,"
                                              "unlike_training,unlike_score")
     _no_script_errors(browser)
+
+
+def test_scores_are_rounded_down_and_messages_agree_in_number(browser, url):
+    _open(browser, url)
+    assert "GIF" in browser.find_element("id", "limits").text
+    shown = browser.execute_script("return [fmtScore(0.9994), fmtScore(0.9994, 3), fmtScore(0.75), fmtScore(0.749),"
+                                   " fmtScore(0.5)]")
+    assert shown == ["0.99", "0.999", "0.75", "0.74", "0.50"]
+    assert browser.execute_script("return tooManyText(2, 1, 6)") == (
+        "2 files were dropped, but a batch holds at most 6 images: the first 1 is added, the other 1 is not. "
+        "Download this batch's results and start a new batch for the rest.")
+    assert browser.execute_script("return tooManyText(1, 0, 6)").startswith(
+        "1 file was dropped, but a batch holds at most 6 images: none is added.")
+    _no_script_errors(browser)

@@ -330,3 +330,48 @@ def test_one_cell_is_counted_once_and_its_other_classes_are_its_alternatives(mak
                  overlays=False)
     assert _rows((tmp_path / "out" / "counts.csv").read_text())[1][1:] == ["1", "1", "0", "2"]
     assert len(json.loads((tmp_path / "out" / "results.json").read_text())) == 4
+
+
+def test_an_image_past_pils_own_limit_gets_the_too_many_pixels_message(make_client):
+    from tests.data.test_image_io import _png_header
+    client = make_client()
+    batch = _batch(client)
+    for width, height, megapixels in ((20000, 10000, "200"), (5000, 4000, "20")):  # past PIL's 179 MP, and below
+        response = upload(client, batch, "giant.png", _png_header(width, height))
+        assert response.status_code == 413, response.text
+        assert response.json()["error"] == (f"giant.png is {width} x {height} pixels ({megapixels} megapixels); an "
+                                            "image may have at most 16 megapixels")
+
+
+def test_the_accepted_formats_are_stated_with_gif(make_client):
+    client = make_client()
+    assert client.get("/api/model").json()["formats"] == "JPEG, PNG, TIFF, BMP, WebP or GIF"
+    batch = _batch(client)
+    assert upload(client, batch, "a.gif", png_bytes(fmt="GIF")).status_code == 202
+    assert wait_done(client, batch)[0]["status"] == "done"
+
+
+def test_downloads_follow_the_pages_order_not_the_arrival_order(make_client):
+    client = make_client()
+    batch = _batch(client)
+    for name, order in (("third.png", 7), ("first.png", 2), ("unordered.png", None), ("second.png", 5)):
+        params = {"name": name} if order is None else {"name": name, "order": order}
+        assert client.post(f"/api/batches/{batch}/images", params=params, content=png_bytes()).status_code == 202
+    wait_done(client, batch)
+    rows = _rows(client.get(f"/api/batches/{batch}/counts.csv").text)
+    assert [row[0] for row in rows[1:]] == ["first.png", "second.png", "third.png", "unordered.png"]
+    results = json.loads(client.get(f"/api/batches/{batch}/results.json").text)
+    assert [r["image_id"] for r in results][::2] == ["first.png", "second.png", "third.png", "unordered.png"]
+    for bad in ("-1", "x", "1.5", "9999999999"):
+        response = client.post(f"/api/batches/{batch}/images", params={"name": "b.png", "order": bad},
+                               content=png_bytes())
+        assert response.status_code == 400 and response.json()["error"].startswith("order must be a whole number")
+
+
+def test_the_card_names_the_dataset_not_its_path():
+    from mrcnn.app.card import dataset_name
+    assert dataset_name("../shared/data/pbc") == "pbc"
+    assert dataset_name("../shared/data/pbc/") == "pbc"
+    assert dataset_name("C:\\data\\raabin") == "raabin"
+    assert dataset_name("synthetic") == "synthetic"
+    assert dataset_name("..") == ".." and dataset_name(None) is None and dataset_name("") == ""

@@ -55,7 +55,7 @@ async function start() {
   slider.value = String(info.threshold);
   $("threshold-value").textContent = fmt(info.threshold, 2);
   const l = info.limits;
-  $("limits").textContent = `JPEG, PNG, TIFF, BMP or WebP · at most ${megabytes(l.max_bytes)} and ` +
+  $("limits").textContent = `${info.formats} · at most ${megabytes(l.max_bytes)} and ` +
     `${Number((l.max_pixels / 1e6).toPrecision(3))} megapixels per image · at most ${l.max_images} images per batch`;
   renderCard();
   renderChips();
@@ -85,9 +85,7 @@ function addFiles(fileList) {
   const max = state.info.limits.max_images;
   const room = Math.max(0, max - state.items.length);
   if (files.length > room) {
-    showBanner(`${files.length} files were dropped, but a batch holds at most ${max} images: ` +
-      (room ? `the first ${room} are added, the other ${files.length - room} are not. ` : "none is added. ") +
-      "Download this batch's results and start a new batch for the rest.");
+    showBanner(tooManyText(files.length, room, max));
   }
   for (const file of files.slice(0, room)) {
     const item = { key: state.nextKey++, file, name: file.name || "image", status: "waiting", progress: 0 };
@@ -125,7 +123,7 @@ function upload(item) {
   const batch = state.batch;
   item.status = "uploading";
   const xhr = new XMLHttpRequest();
-  xhr.open("POST", `/api/batches/${batch}/images?name=${encodeURIComponent(item.name)}`);
+  xhr.open("POST", `/api/batches/${batch}/images?name=${encodeURIComponent(item.name)}&order=${item.key}`);
   xhr.setRequestHeader("Content-Type", "application/octet-stream");
   xhr.upload.onprogress = (e) => {
     if (e.lengthComputable) { item.progress = e.loaded / e.total; renderItem(item); }

@@ -21,6 +21,19 @@ const el = (tag, props = {}, ...children) => {
 const colorOf = (classId) => classId - 1 < PALETTE.length ? PALETTE[classId - 1]
   : `hsl(${(classId * 137.5) % 360}, 70%, 45%)`;
 const fmt = (v, digits = 3) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+// A score rounded down, so that 0.9994 reads 0.99, never "1.00" (no model is that sure), and a score shown at the
+// threshold's digits never reads above the threshold when it is below it.
+const fmtScore = (v, digits = 2) => (v === null || v === undefined ? "–"
+  : (Math.floor(Number(v) * 10 ** digits + 1e-9) / 10 ** digits).toFixed(digits));
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+const isAre = (n) => (n === 1 ? "is" : "are");
+
+function tooManyText(dropped, room, max) {
+  // The banner for a drop of more files than the batch has room for.
+  return `${plural(dropped, "file was", "files were")} dropped, but a batch holds at most ${max} images: ` +
+    (room ? `the first ${room} ${isAre(room)} added, the other ${dropped - room} ${isAre(dropped - room)} not. `
+      : "none is added. ") + "Download this batch's results and start a new batch for the rest.";
+}
 const megabytes = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MB` : `${Math.round(n / 1024)} KB`);
 
 // ---- what is shown -----------------------------------------------------------------------------------------------
@@ -29,7 +42,7 @@ const megabytes = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MB` : `${M
 // cell of its own: it scores lower than its cell, so it is hidden at every threshold and listed beside its cell.
 const visible = (cell) => cell.score >= state.threshold && (cell.same_cell_as === null || cell.same_cell_as === undefined);
 const alternativesText = (cell) => (cell.alternatives || []).filter((a) => a.score >= state.threshold)
-  .map((a) => `${a.class_name} ${fmt(a.score, 2)}`).join(", ");
+  .map((a) => `${a.class_name} ${fmtScore(a.score)}`).join(", ");
 
 function renderAll() {
   renderList();
@@ -141,7 +154,7 @@ function renderViewer() {
     const others = alternativesText(cell);
     if (others) name.append(el("span", { class: "muted alternatives", text: ` (or ${others})` }));
     const row = el("tr", { class: state.hidden.has(cell.class_id) ? "hidden-class" : "" },
-      el("td", { class: "num", text: String(n + 1) }), name, el("td", { class: "num", text: fmt(cell.score) }),
+      el("td", { class: "num", text: String(n + 1) }), name, el("td", { class: "num", text: fmtScore(cell.score, 3) }),
       el("td", { text: `${x1}, ${y1}, ${x2 - x1}, ${y2 - y1}` }), el("td", { class: "num", text: String(cell.area) }));
     row.addEventListener("mouseenter", () => { state.highlight = cell; draw(item); });
     row.addEventListener("mouseleave", () => { state.highlight = null; draw(item); });
@@ -229,7 +242,9 @@ function draw(item) {
   const masks = $("show-masks").checked, boxes = $("show-boxes").checked, labels = $("show-labels").checked;
   for (const cell of cells) {
     if (masks && cell.tinted) {
-      ctx.globalAlpha = cell === state.highlight ? 0.7 : 0.38;
+      // The outline marks the cell; the tint stays light so that the cell's own colour (an eosinophil's orange
+      // granules, a basophil's purple ones) shows through it.
+      ctx.globalAlpha = cell === state.highlight ? MASK_TINT_HIGHLIGHT : MASK_TINT;
       ctx.drawImage(cell.tinted, cell.mask.x * scale, cell.mask.y * scale, cell.tinted.width * scale,
         cell.tinted.height * scale);
       ctx.globalAlpha = 1;
@@ -247,7 +262,7 @@ function draw(item) {
       ctx.strokeRect(x1 + 0.5, y1 + 0.5, x2 - x1 - 1, y2 - y1 - 1);
     }
     if (labels) {
-      const text = `${cell.class_name} ${fmt(cell.score, 2)}`;
+      const text = `${cell.class_name} ${fmtScore(cell.score)}`;
       const tw = ctx.measureText(text).width + 8;
       const ty = y1 >= 17 ? y1 - 17 : y1;
       const tx = Math.min(Math.max(0, x1), w - tw);
@@ -263,6 +278,7 @@ function draw(item) {
 }
 
 const RING = 2;  // px of the mask's outline, drawn at the screen's scale so that it stays sharp
+const MASK_TINT = 0.12, MASK_TINT_HIGHLIGHT = 0.3;  // opacity of the mask's colour over the cell
 
 function outline(cell, scale) {
   // The mask's tinted copy drawn at scale, moved by RING px four ways, minus the mask itself: a ring around it.
