@@ -3,6 +3,8 @@
 Routes (errors are JSON {"error": a sentence for the page, "detail": what the reader found, or null}):
     GET  /                                        the page (static/index.html, with static/app.js and app.css)
     GET  /api/model                               the model card, class names, threshold, floor and limits
+    GET  /api/batches                             the batches of the work folder: {"batches": [{"id", "created",
+                                                  "updated", "images", "done", "names", "changes"}]}, newest first
     POST /api/batches                             a new batch: {"batch": id}
     GET  /api/batches/{b}                         its images: status, place in the queue, error, cells found
     POST /api/batches/{b}/images?name=FILE&order=N  the image file as the raw request body -> 202 {"image": ...};
@@ -23,6 +25,7 @@ response carries a Content-Security-Policy that lets the page load nothing but i
 
 import contextlib
 import logging
+import os
 import pathlib
 import shutil
 import tempfile
@@ -37,6 +40,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from mrcnn.app.disk import prepare_work_dir
 from mrcnn.app.store import DONE, LimitError, Limits, Store, clean_name
 from mrcnn.app.uploads import READABLE, UploadError, decode_upload, display_image, too_large
 from mrcnn.app.worker import DetectionWorker
@@ -108,30 +112,36 @@ class Guard:
 
 
 class Service:
-    """The app's state: the store of batches, the detection worker, the card, and a private temporary folder."""
+    """The app's state: the store of batches in the work folder, the detection worker and the card."""
 
-    def __init__(self, model, class_names, card, threshold, limits, category_map, differential):
+    def __init__(self, model, class_names, card, threshold, limits, category_map, differential, work_dir):
         self.model = model
         self.class_names = [str(c) for c in class_names]
         self.limits = limits or Limits()
-        self.store = Store(self.class_names, self.limits, category_map, info_keys=image_info_keys(model))
+        self.temporary = work_dir is None  # a work folder of its own, removed when the app stops
+        if self.temporary:
+            work_dir = tempfile.mkdtemp(prefix="mrcnn-app-")  # mode 0700
+            weakref.finalize(self, shutil.rmtree, work_dir, True)  # also when the app is never started or closed
+        self.work_dir = prepare_work_dir(work_dir)
+        self.uploads = os.path.join(self.work_dir, "uploads")  # each upload for a moment (mrcnn/app/uploads.py)
+        self.store = Store(self.class_names, self.limits, category_map, info_keys=image_info_keys(model),
+                           work_dir=self.work_dir)
         self.worker = DetectionWorker(model, self.store, self.limits.max_pending)
         config = getattr(model, "config", None)
         self.floor = float(getattr(config, "DETECTION_MIN_CONFIDENCE", 0.0))
         self.threshold = max(self.floor, float(threshold if threshold is not None else self.floor))
         self.card = card or {"title": "Mask R-CNN", "classes": self.class_names[1:]}
         self.differential = differential
-        self.workdir = tempfile.mkdtemp(prefix="mrcnn-app-")  # mode 0700: uploads live here for a moment
-        weakref.finalize(self, shutil.rmtree, self.workdir, True)  # also when the app is never started or closed
 
     def close(self):
         self.worker.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.temporary:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def info(self):
         return {"card": self.card, "class_names": self.class_names[1:], "threshold": self.threshold,
                 "floor": self.floor, "limits": self.limits.to_dict(), "differential": self.differential,
-                "formats": READABLE}
+                "formats": READABLE, "work_dir": None if self.temporary else self.work_dir}
 
 
 def _error(message, status, detail=None):
@@ -143,8 +153,12 @@ def _batch(request):
     try:
         return service.store.batch(request.path_params["batch"])
     except KeyError:
-        raise HTTPException(404, "this batch is no longer on the server (a restart forgets batches, and only the "
-                                 f"last {service.limits.max_batches} are kept): start a new batch") from None
+        where = "this server's work folder" if service.temporary else f"the work folder {service.work_dir}"
+        raise HTTPException(404, f"there is no batch {request.path_params['batch']!r} in {where}: it was never "
+                                 "created, its folder was removed, or the server was started with another --work "
+                                 "folder; start a new batch or open one from the list") from None
+    except (ValueError, OSError) as error:  # a batch file damaged or removed by hand
+        raise HTTPException(500, f"the batch could not be read from the work folder: {error}") from None
 
 
 def _entry(request):
@@ -202,6 +216,11 @@ async def model_info(request):
     return JSONResponse(request.app.state.service.info())
 
 
+async def list_batches(request):
+    service = request.app.state.service
+    return JSONResponse({"batches": await run_in_threadpool(service.store.list_batches)})
+
+
 async def new_batch(request):
     return JSONResponse({"batch": request.app.state.service.store.new_batch().id}, status_code=201)
 
@@ -223,13 +242,13 @@ async def upload(request):
     if service.worker.waiting() >= limits.max_pending:
         raise LimitError("the model is busy with earlier images; retry in a moment", status=503)
     data = await _read_body(request, name, limits.max_bytes)
-    image = await run_in_threadpool(decode_upload, data, name, service.workdir, limits.max_pixels)
+    image = await run_in_threadpool(decode_upload, data, name, service.uploads, limits.max_pixels)
     display, media_type = await run_in_threadpool(display_image, image)
-    entry = service.store.add_image(batch, name, image, display, media_type, order=order)
+    entry = await run_in_threadpool(service.store.add_image, batch, name, image, display, media_type, order)
     try:
         position = service.worker.submit(entry)
     except LimitError:
-        service.store.remove(batch, entry)
+        await run_in_threadpool(service.store.remove, batch, entry)
         raise
     log.info("queued %s (%d x %d) in batch %s", entry.name, entry.width, entry.height, batch.id)
     return JSONResponse({"image": entry.summary(position)}, status_code=202)
@@ -246,7 +265,8 @@ async def image_detail(request):
 
 async def image_file(request):
     entry = _entry(request)
-    return Response(entry.display, media_type=entry.display_type, headers={"cache-control": "private, max-age=3600"})
+    return FileResponse(entry.display_path(), media_type=entry.display_type,
+                        headers={"cache-control": "private, max-age=3600"})
 
 
 async def counts_csv(request):
@@ -285,7 +305,7 @@ async def _server_error(request, error):
 
 
 def create_app(model, class_names, card=None, threshold=None, limits=None, category_map=None, differential=None,
-               allowed_hosts=LOOPBACK_NAMES):
+               allowed_hosts=LOOPBACK_NAMES, work_dir=None):
     """The Starlette app serving `model` (anything with the detect contract, see mrcnn/app/worker.py).
 
     Args:
@@ -299,10 +319,12 @@ def create_app(model, class_names, card=None, threshold=None, limits=None, categ
             differential count (the others are given per 100 of them); None: all classes.
         allowed_hosts: host names the Host header may carry (None: any, for a server bound to 0.0.0.0 behind
             something that checks it).
+        work_dir: the folder the batches are kept in (mrcnn/app/disk.py), created when missing; None: a temporary
+            folder removed when the app stops (tests; `serve` passes the user's).
     The detection thread starts now and stops when the app shuts down (its lifespan), or with
     `app.state.service.close()`.
     """
-    service = Service(model, class_names, card, threshold, limits, category_map, differential)
+    service = Service(model, class_names, card, threshold, limits, category_map, differential, work_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -313,6 +335,7 @@ def create_app(model, class_names, card=None, threshold=None, limits=None, categ
         Route("/", page),
         Route("/api/model", model_info),
         Route("/api/batches", new_batch, methods=["POST"]),
+        Route("/api/batches", list_batches, methods=["GET"]),
         Route("/api/batches/{batch}", batch_status),
         Route("/api/batches/{batch}/images", upload, methods=["POST"]),
         Route("/api/batches/{batch}/images/{image}", image_detail),

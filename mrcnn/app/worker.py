@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 
-from mrcnn.app.store import DETECTING, FAILED, LimitError
+from mrcnn.app.store import DETECTING, STOPPED, LimitError
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class DetectionWorker:
             self._pending.clear()
             self._wake.notify_all()
         for entry in dropped:
-            entry.image, entry.error, entry.status = None, "the server stopped before this image was detected", FAILED
+            self.store.fail(entry, STOPPED)
         self._thread.join(timeout)
 
     def _run(self):
@@ -96,8 +96,7 @@ class DetectionWorker:
                 self.store.finish(entry, result, time.perf_counter() - start)
             except Exception as error:  # one image's failure must not stop the worker: it is shown on the page
                 log.exception("detection failed on %s", entry.name)
-                entry.error = f"detection failed: {type(error).__name__}: {error}"
-                entry.status = FAILED
+                self.store.fail(entry, f"detection failed: {type(error).__name__}: {error}")
             finally:
                 entry.image = None  # the decoded pixels go; the display image and the results stay
                 result = None

@@ -240,3 +240,28 @@ def test_scores_are_rounded_down_and_messages_agree_in_number(browser, url):
     assert browser.execute_script("return tooManyText(1, 0, 6)").startswith(
         "1 file was dropped, but a batch holds at most 6 images: none is added.")
     _no_script_errors(browser)
+
+
+def test_a_reload_reopens_the_batch_and_earlier_batches_are_listed(browser, url, tmp_path):
+    _open(browser, url)
+    _drop(browser, [("kept.png", png_bytes(seed=9))])
+    _wait(browser, lambda d: _settled(d, 1), what="the detection")
+    batch = browser.execute_script("return document.body.dataset.batch")
+    assert browser.current_url.endswith(f"#batch={batch}")
+    browser.refresh()
+    _open(browser, browser.current_url)
+    _wait(browser, lambda d: _settled(d, 1), what="the reopened batch")
+    assert browser.execute_script("return document.body.dataset.batch") == batch
+    assert _statuses(browser)[0][:2] == ("kept.png", "done") and _counts(browser)["neutrophil"] == "1"
+
+    browser.find_element("id", "new-batch").click()
+    _wait(browser, lambda d: d.execute_script("return document.body.dataset.batch") != batch, what="a new batch")
+    assert _statuses(browser) == []
+    _wait(browser, lambda d: d.find_elements("css selector", f"#earlier-list button[data-batch='{batch}']"),
+          what="the earlier batch in the list")
+    browser.find_element("css selector", "#earlier summary").click()
+    browser.find_element("css selector", f"#earlier-list button[data-batch='{batch}']").click()
+    _wait(browser, lambda d: _settled(d, 1) and d.execute_script("return document.body.dataset.batch") == batch,
+          what="the batch reopened from the list")
+    assert _counts(browser)["neutrophil"] == "1"
+    _no_script_errors(browser)

@@ -262,8 +262,11 @@ def test_nothing_is_written_outside_the_app_folder(make_client, tmp_path, monkey
     images = wait_done(client, batch)
     assert [i["name"] for i in images] == ["escape.png", "passwd", "win.png", "c.png", "nul.png", "image"]
     assert os.listdir(work) == []
-    (app_dir,) = os.listdir(temp)  # the app's own folder, empty between uploads
-    assert app_dir.startswith("mrcnn-app-") and os.listdir(temp / app_dir) == []
+    (app_dir,) = os.listdir(temp)  # the app's own work folder: uploads/ empty between uploads, the batch's files
+    assert app_dir.startswith("mrcnn-app-") and sorted(os.listdir(temp / app_dir)) == ["batches", "uploads"]
+    assert os.listdir(temp / app_dir / "uploads") == []
+    assert sorted(os.listdir(temp / app_dir / "batches" / batch)) == sorted(
+        ["batch.json"] + [f"{i}{suffix}" for i in range(1, 7) for suffix in (".json", ".png")])
     client.__exit__(None, None, None)  # shutting down removes it
     assert os.listdir(temp) == []
 
@@ -271,14 +274,15 @@ def test_nothing_is_written_outside_the_app_folder(make_client, tmp_path, monkey
 def test_unknown_batches_images_and_parameters(make_client):
     client = make_client(limits=Limits(max_batches=2))
     first = _batch(client)
-    missing = client.get("/api/batches/nope")
-    assert missing.status_code == 404 and "start a new batch" in missing.json()["error"]
+    for missing in ("nope", "a..b", "A" * 16):  # not an id of ours, no such folder
+        response = client.get(f"/api/batches/{missing}")
+        assert response.status_code == 404 and "start a new batch" in response.json()["error"], missing
     assert client.get(f"/api/batches/{first}/images/9").status_code == 404
     for bad in ("abc", "2", "-0.1", "nan"):
         response = client.get(f"/api/batches/{first}/counts.csv", params={"min_score": bad})
         assert response.status_code == 400 and "min_score" in response.json()["error"]
     _batch(client), _batch(client)
-    assert client.get(f"/api/batches/{first}").status_code == 404  # the oldest of 3 is forgotten
+    assert client.get(f"/api/batches/{first}").status_code == 200  # past max_batches in memory, still there
     assert client.get("/no/such/page").json() == {"error": "nothing at /no/such/page", "detail": None}
     assert client.put("/api/batches").status_code == 405
 
@@ -355,16 +359,14 @@ def test_downloads_follow_the_pages_order_not_the_arrival_order(make_client):
     client = make_client()
     batch = _batch(client)
     for name, order in (("third.png", 7), ("first.png", 2), ("unordered.png", None), ("second.png", 5)):
-        params = {"name": name} if order is None else {"name": name, "order": order}
-        assert client.post(f"/api/batches/{batch}/images", params=params, content=png_bytes()).status_code == 202
+        assert upload(client, batch, name, png_bytes(), order=order).status_code == 202
     wait_done(client, batch)
     rows = _rows(client.get(f"/api/batches/{batch}/counts.csv").text)
     assert [row[0] for row in rows[1:]] == ["first.png", "second.png", "third.png", "unordered.png"]
     results = json.loads(client.get(f"/api/batches/{batch}/results.json").text)
     assert [r["image_id"] for r in results][::2] == ["first.png", "second.png", "third.png", "unordered.png"]
     for bad in ("-1", "x", "1.5", "9999999999"):
-        response = client.post(f"/api/batches/{batch}/images", params={"name": "b.png", "order": bad},
-                               content=png_bytes())
+        response = upload(client, batch, "b.png", png_bytes(), order=bad)
         assert response.status_code == 400 and response.json()["error"].startswith("order must be a whole number")
 
 

@@ -57,23 +57,77 @@ async function start() {
   const l = info.limits;
   $("limits").textContent = `${info.formats} · at most ${megabytes(l.max_bytes)} and ` +
     `${Number((l.max_pixels / 1e6).toPrecision(3))} megapixels per image · at most ${l.max_images} images per batch`;
+  $("work-note").textContent = info.work_dir
+    ? `Images go only to this local server. Every batch, with its cells and corrections, is kept in ${info.work_dir} ` +
+      "until that folder is removed: closing the page or restarting the server loses nothing."
+    : "Images go only to this local server, which keeps them in a temporary folder until it stops.";
   renderCard();
   renderChips();
-  await newBatch();
+  const asked = new URLSearchParams(window.location.hash.slice(1)).get("batch");
+  if (!asked || !(await openBatch(asked))) await newBatch();
+  listBatches();
+}
+
+function showBatch(batch, items) {
+  state.batch = batch;
+  state.items = items;
+  state.selected = null;
+  window.history.replaceState(null, "", `#batch=${batch}`);  // a reload of the page reopens this batch
+  document.body.dataset.batch = batch;  // for tests and scripts: the page is ready for files
+  $("banner").hidden = true;
+  renderAll();
 }
 
 async function newBatch() {
+  let batch;
   try {
-    state.batch = (await api("/api/batches", { method: "POST" })).batch;
+    batch = (await api("/api/batches", { method: "POST" })).batch;
   } catch (error) {
     showBanner(`A new batch could not be started: ${error.message}`);
     return;
   }
-  document.body.dataset.batch = state.batch;  // for tests and scripts: the page is ready for files
-  state.items = [];
-  state.selected = null;
-  $("banner").hidden = true;
-  renderAll();
+  showBatch(batch, []);
+}
+
+async function openBatch(batch) {
+  // An earlier batch from the work folder: its images in the page's order, the finished ones with their cells.
+  let status;
+  try {
+    status = await api(`/api/batches/${encodeURIComponent(batch)}`);
+  } catch (error) {
+    showBanner(`That batch could not be opened: ${error.message}`);
+    return false;
+  }
+  const items = status.images.map((s) => ({ key: state.nextKey++, id: s.id, name: s.name,
+    status: s.status === "done" ? "loading" : s.status, 
+    position: s.position, width: s.width, height: s.height, error: s.error, progress: 1 }));
+  showBatch(batch, items);
+  await Promise.all(items.filter((i) => i.status === "loading").map((i) => loadCells(i)));
+  if (items.some((i) => i.status === "queued" || i.status === "detecting")) poll();
+  return true;
+}
+
+async function listBatches() {
+  // The work folder's batches with images, newest first; the one shown is marked.
+  let batches = [];
+  try {
+    batches = (await api("/api/batches")).batches;
+  } catch (error) {
+    return;  // the list is a convenience: the page works without it
+  }
+  const list = $("earlier-list");
+  list.replaceChildren();
+  for (const b of batches) {
+    const when = new Date(1000 * (b.updated || b.created)).toLocaleString();
+    const names = b.names.join(", ") + (b.images > b.names.length ? ", …" : "");
+    const button = el("button", { type: "button", class: "ghost earlier", "data-batch": b.id },
+      el("strong", { text: `${plural(b.images, "image", "images")}` }), ` · ${when}`,
+      el("span", { class: "small muted", text: `${names}${b.changes ? ` · ${plural(b.changes, "change", "changes")}` : ""}` }));
+    button.setAttribute("aria-current", String(b.id === state.batch));
+    button.addEventListener("click", async () => { await openBatch(b.id); listBatches(); });
+    list.append(el("li", {}, button));
+  }
+  $("earlier").hidden = !batches.length;
 }
 
 // ---- adding and uploading images -----------------------------------------------------------------------------------
@@ -190,6 +244,7 @@ async function poll() {
   } finally {
     state.polling = false;
   }
+  listBatches();
 }
 
 function loadImage(src) {
@@ -254,10 +309,7 @@ function wire() {
     renderAll();
   });
   for (const id of ["show-masks", "show-boxes", "show-labels"]) $(id).addEventListener("change", renderViewer);
-  $("new-batch").addEventListener("click", () => {
-    if (state.items.length && !window.confirm("Start a new batch? The images and counts of this one are cleared.")) return;
-    newBatch();
-  });
+  $("new-batch").addEventListener("click", async () => { await newBatch(); listBatches(); });
   $("banner-close").addEventListener("click", () => { $("banner").hidden = true; });
   $("card-toggle").addEventListener("click", () => {
     const open = $("card").hidden;

@@ -58,6 +58,7 @@ function statusText(item) {
     case "queued": return item.position ? `queued: ${item.position} image${item.position > 1 ? "s" : ""} ahead`
       : "queued: next";
     case "detecting": return "detecting cells…";
+    case "loading": return "loading its cells…";
     case "done": return item.seconds < 1 ? `done in ${Math.round(item.seconds * 1000)} ms`
       : `done in ${fmt(item.seconds, 1)} s`;
     default: return item.error || "failed";
@@ -65,7 +66,8 @@ function statusText(item) {
 }
 
 function progressOf(item) {
-  return { waiting: 0, uploading: 0.3 * item.progress, queued: 0.35, detecting: 0.4, done: 1, failed: 1 }[item.status];
+  return { waiting: 0, uploading: 0.3 * item.progress, queued: 0.35, detecting: 0.4, loading: 0.9, done: 1,
+    failed: 1 }[item.status];
 }
 
 function renderItem(item) {
