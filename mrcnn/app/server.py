@@ -12,6 +12,10 @@ Routes (errors are JSON {"error": a sentence for the page, "detail": what the re
     GET  /api/batches/{b}/images/{i}              one image's cells: class, score, box, area, mask PNG; and what
                                                   the detector reports of it ("scale", "unlike_training")
     GET  /api/batches/{b}/images/{i}/image        the image as the page shows it (PNG, or JPEG when large)
+    POST /api/batches/{b}/images/{i}/cells/{c}/review  {"decision": "accept" | "class" | "not_cell" |
+                                                  "unidentified" | "undo", "class_name"} -> {"cell", "change"}
+    POST /api/batches/{b}/images/{i}/cells        a missed cell {"box": [y1, x1, y2, x2], "class_name"} -> 201
+                                                  {"index", "cell", "change"} (mrcnn/app/review.py)
     GET  /api/batches/{b}/counts.csv?min_score=T  pbc.py detect's counts.csv of the batch, scores >= T (with its
                                                   scale and unlike_training columns when the detector reports them)
     GET  /api/batches/{b}/results.json?min_score=T    pbc.py detect's results.json (COCO results), scores >= T
@@ -24,6 +28,7 @@ response carries a Content-Security-Policy that lets the page load nothing but i
 """
 
 import contextlib
+import json
 import logging
 import os
 import pathlib
@@ -41,6 +46,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from mrcnn.app.disk import prepare_work_dir
+from mrcnn.app.review import ReviewError
 from mrcnn.app.store import DONE, LimitError, Limits, Store, clean_name
 from mrcnn.app.uploads import READABLE, UploadError, decode_upload, display_image, too_large
 from mrcnn.app.worker import DetectionWorker
@@ -85,7 +91,7 @@ class Guard:
             origin = headers.get("origin")
             if origin is not None and origin != f"{scope.get('scheme', 'http')}://{host}":
                 return 403, (f"refused a request from another web page ({origin}): only this page may upload "
-                             "images or start batches")
+                             "images or change batches")
             if headers.get("sec-fetch-site") in ("cross-site", "same-site"):
                 return 403, "refused a request from another web site: only this page may upload images"
         return None
@@ -269,6 +275,37 @@ async def image_file(request):
                         headers={"cache-control": "private, max-age=3600"})
 
 
+async def _json_body(request, max_bytes=64 * 1024):
+    """The request's JSON body, or 400 saying what was expected."""
+    data = await _read_body(request, "the request", max_bytes)
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ReviewError(f"the request body must be JSON ({error})") from None
+
+
+def _cell_index(request):
+    raw = request.path_params["cell"]
+    if not raw.isdigit() or len(raw) > 6:
+        raise ReviewError(f"a cell is numbered 0, 1, 2, ..., got {raw!r}", 404)
+    return int(raw)
+
+
+async def review_cell(request):
+    service, batch = request.app.state.service, _batch(request)
+    body = await _json_body(request)
+    cell, change = await run_in_threadpool(service.store.review, batch, request.path_params["image"],
+                                           _cell_index(request), body)
+    return JSONResponse({"cell": cell, "change": change})
+
+
+async def add_cell(request):
+    service, batch = request.app.state.service, _batch(request)
+    body = await _json_body(request)
+    index, cell, change = await run_in_threadpool(service.store.add_cell, batch, request.path_params["image"], body)
+    return JSONResponse({"index": index, "cell": cell, "change": change}, status_code=201)
+
+
 async def counts_csv(request):
     service, batch = request.app.state.service, _batch(request)
     text = await run_in_threadpool(service.store.counts_csv, batch, _min_score(request))
@@ -287,6 +324,10 @@ async def results_json(request):
 
 async def _upload_error(request, error):
     return _error(error.message, error.status, error.detail)
+
+
+async def _review_error(request, error):
+    return _error(str(error), error.status)
 
 
 async def _limit_error(request, error):
@@ -340,11 +381,14 @@ def create_app(model, class_names, card=None, threshold=None, limits=None, categ
         Route("/api/batches/{batch}/images", upload, methods=["POST"]),
         Route("/api/batches/{batch}/images/{image}", image_detail),
         Route("/api/batches/{batch}/images/{image}/image", image_file),
+        Route("/api/batches/{batch}/images/{image}/cells", add_cell, methods=["POST"]),
+        Route("/api/batches/{batch}/images/{image}/cells/{cell}/review", review_cell, methods=["POST"]),
         Route("/api/batches/{batch}/counts.csv", counts_csv),
         Route("/api/batches/{batch}/results.json", results_json),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    handlers = {UploadError: _upload_error, LimitError: _limit_error, HTTPException: _http_error,
+    handlers = {UploadError: _upload_error, LimitError: _limit_error, ReviewError: _review_error,
+                HTTPException: _http_error,
                 Exception: _server_error}
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,
                     middleware=[Middleware(Guard, allowed_hosts=allowed_hosts)])

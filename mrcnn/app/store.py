@@ -40,6 +40,7 @@ import unicodedata
 
 import numpy as np
 
+from mrcnn.app import review
 from mrcnn.app.disk import BatchFolder, batch_ids, read_json, write_atomic, write_json
 from mrcnn.counting import cell_counts, same_cell
 from mrcnn.evaluation.evaluate import to_jsonable
@@ -326,7 +327,8 @@ class Store:
             cells.append({"class_id": class_id, "class_name": self.class_names[class_id],
                           "score": float(result["scores"][i]), "box": [int(v) for v in rois[i]],
                           "area": int(mask.sum()), "mask": mask_png(mask),
-                          "same_cell_as": None if owner[i] < 0 else int(owner[i]), "alternatives": []})
+                          "same_cell_as": None if owner[i] < 0 else int(owner[i]), "alternatives": [],
+                          "review": None})  # the technologist's (mrcnn/app/review.py)
         for i in np.flatnonzero(owner >= 0):  # highest score first, as the page lists them
             cells[owner[i]]["alternatives"].append({"class_name": cells[i]["class_name"], "score": cells[i]["score"]})
         for cell in cells:
@@ -340,11 +342,42 @@ class Store:
             self._save_meta(entry.batch)
 
     def _kept(self, batch, min_score):
+        """(entry, the indices of its model's detections scoring >= min_score) for each finished image; cells a
+        technologist added (after the model's, without a score) are not the model's output."""
         for entry in self.entries(batch):
             if entry.status != DONE:
                 continue
-            keep = [i for i, cell in enumerate(entry.cells) if cell["score"] >= min_score]
+            keep = [i for i, cell in enumerate(entry.cells[:len(entry.records)]) if cell["score"] >= min_score]
             yield entry, keep
+
+    # ---- the review (mrcnn/app/review.py) ------------------------------------------------------------------------
+
+    def review(self, batch, image_id, index, body):
+        """Apply a client's decision on one cell and write the image's file; returns (the cell, the change)."""
+        with self._lock:
+            entry = self._finished(batch, image_id)
+            change = review.decide(entry, index, body, self.class_names)
+            self.save_image(entry)
+            return entry.cells[index], change
+
+    def add_cell(self, batch, image_id, body):
+        """Add a cell the model missed (review.add_cell) and write the image's file; returns (index, cell, change)."""
+        with self._lock:
+            entry = self._finished(batch, image_id)
+            index, change = review.add_cell(entry, body, self.class_names)
+            self.save_image(entry)
+            return index, entry.cells[index], change
+
+    def _finished(self, batch, image_id):
+        entry = batch.images.get(image_id)
+        if entry is None:
+            raise review.ReviewError(f"no image {image_id!r} in this batch", 404)
+        if entry.status != DONE:
+            raise review.ReviewError(f"{entry.name} has no cells to review: it is {entry.status}", 409)
+        return entry
+
+    def differential(self, batch, min_score):
+        return review.differential([e for e in self.entries(batch) if e.status == DONE], min_score, self.class_names)
 
     def counts_csv(self, batch, min_score):
         """counts.csv of the batch's finished images (pbc.py detect's format, with the columns of `info_keys`),

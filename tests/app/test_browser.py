@@ -265,3 +265,69 @@ def test_a_reload_reopens_the_batch_and_earlier_batches_are_listed(browser, url,
           what="the batch reopened from the list")
     assert _counts(browser)["neutrophil"] == "1"
     _no_script_errors(browser)
+
+
+def _keys(driver, *keys):
+    """Press keys as a technologist does, on the page (not in a field); wait until the server has every change."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    for key in keys:
+        ActionChains(driver).send_keys(key).perform()
+    _wait(driver, lambda d: d.execute_script("return (document.body.dataset.unsent || '0') === '0'"),
+          what="the changes to reach the server")
+
+
+def _drag_box(driver, box):
+    """Drag a box (y1, x1, y2, x2 in the image's pixels) on the overlay, as with a mouse."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    canvas = driver.find_element("id", "overlay")
+    scale, width, height = driver.execute_script(
+        "const r = document.getElementById('overlay').getBoundingClientRect(); return [state.scale, r.width, r.height]")
+    y1, x1, y2, x2 = (v * scale for v in box)
+    ActionChains(driver).move_to_element_with_offset(canvas, int(x1 - width / 2), int(y1 - height / 2)) \
+        .click_and_hold().move_by_offset(int(x2 - x1), int(y2 - y1)).release().perform()
+
+
+def _verified(driver):
+    rows = driver.find_elements("css selector", "#counts tbody tr[data-class]")
+    return {r.get_attribute("data-class"): r.find_element("css selector", "td.verified").text for r in rows
+            if r.get_attribute("data-class")}
+
+
+def test_verify_with_the_keyboard_reclassify_add_and_delete(browser, url):
+    from selenium.webdriver.common.keys import Keys
+    _open(browser, url)
+    assert [k.text for k in browser.find_elements("css selector", "#classes .chip kbd")] == ["1", "2", "3"]
+    _drop(browser, [("one.png", png_bytes(seed=1)), ("two.png", png_bytes(seed=2))])
+    _wait(browser, lambda d: _settled(d, 2), what="the detections")
+    browser.find_element("css selector", "#images li[data-key] .name").click()  # one.png (the first to finish is shown)
+    _wait(browser, lambda d: "Cell 1 of 2: neutrophil" in d.find_element("id", "review-cell").text,
+          what="the first cell under review")
+    _keys(browser, Keys.ENTER)  # one.png: the neutrophil 0.92 is right
+    assert "Cell 2 of 2: lymphocyte" in browser.find_element("id", "review-cell").text
+    _keys(browser, "3")  # the lymphocyte 0.81 is a platelet; the review goes on to two.png
+    _wait(browser, lambda d: d.find_element("css selector", "#images li.selected .name").text == "two.png",
+          what="the next image")
+    _keys(browser, "x")  # two.png's neutrophil is not a cell
+    _keys(browser, "b")
+    assert "drag a box" in browser.find_element("id", "review-cell").text
+    _drag_box(browser, (22, 24, 36, 44))
+    _wait(browser, lambda d: "press its class key" in d.find_element("id", "review-cell").text, what="the box")
+    _keys(browser, "2")  # the missed cell is a lymphocyte
+    _wait(browser, lambda d: len(d.find_elements("css selector", "#cells tbody tr")) == 3, what="the added cell")
+    assert [(r.get_attribute("data-review"), r.find_element("css selector", "td.verified").text)
+            for r in browser.find_elements("css selector", "#cells tbody tr")] == [
+        ("not_cell", "✓ not a cell"), ("", "–"), ("added", "✓ added")]
+    assert _counts(browser) == {"neutrophil": "2", "lymphocyte": "2", "platelet": "0"}  # the model's, at 0.75
+    assert _verified(browser) == {"neutrophil": "1", "lymphocyte": "2", "platelet": "1"}
+    summary = browser.find_element("id", "review-summary")
+    assert summary.text == "4 of 5 cells verified · 3 changed (1 not a cell)"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "web_page_verify.png"))
+
+    _keys(browser, "p", "p", "z")  # from the added cell back to the neutrophil: undo "not a cell"
+    _wait(browser, lambda d: _verified(d)["neutrophil"] == "2", what="the undo")
+    browser.refresh()  # everything is on the server: the reopened batch shows the same review
+    _wait(browser, lambda d: _settled(d, 2) and d.find_element("id", "review-summary").text, what="the reload")
+    assert _verified(browser) == {"neutrophil": "2", "lymphocyte": "2", "platelet": "1"}
+    assert browser.find_element("id", "review-summary").text == "3 of 5 cells verified · 2 changed"
+    _no_script_errors(browser)

@@ -16,6 +16,8 @@ const RETRY_MS = 1500;     // after a 503 "busy" answer
 const state = {
   info: null, batch: null, items: [], selected: null, threshold: 0.75, hidden: new Set(), highlight: null,
   polling: false, nextKey: 1,
+  current: null, drawing: null, scale: 1,  // the cell under review, a new cell's box being drawn (review.js)
+  sending: Promise.resolve(), unsent: 0,   // review requests, sent one after another
 };
 
 // ---- server ------------------------------------------------------------------------------------------------------
@@ -264,9 +266,7 @@ async function loadCells(item) {
     item.seconds = detail.seconds;
     item.scale = detail.scale || null;  // present when the detector reports them (mrcnn/detector.py)
     item.unlike = detail.unlike_training || null;
-    await Promise.all(item.cells.map(async (cell) => {
-      if (cell.mask) cell.tinted = tint(await loadImage(cell.mask.png), colorOf(cell.class_id));
-    }));
+    await Promise.all(item.cells.map(loadMask));
     item.status = "done";
   } catch (error) {
     fail(item, `the results could not be shown: ${error.message}`);
@@ -275,19 +275,14 @@ async function loadCells(item) {
   renderAll();
 }
 
-function tint(maskImage, color) {
-  const canvas = el("canvas", { width: maskImage.width, height: maskImage.height });
-  const ctx = canvas.getContext("2d");
-  ctx.drawImage(maskImage, 0, 0);
-  ctx.globalCompositeOperation = "source-in";
-  ctx.fillStyle = color;
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
-  return canvas;
+async function loadMask(cell) {
+  if (cell.mask) cell.maskImage = await loadImage(cell.mask.png);  // tinted in its label's colour when drawn
 }
 
 // ---- wiring ------------------------------------------------------------------------------------------------------
 
 function wire() {
+  wireReview();
   const drop = $("drop");
   const picker = $("picker");
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
