@@ -42,6 +42,7 @@ class DetectionWorker:
         self._wake = threading.Condition()
         self._stopping = False
         self.busy = None  # the entry being detected
+        self._worked = 0  # bytes of decoded images detected since memory was last given back
         self._thread = threading.Thread(target=self._run, name="mrcnn-app-detector", daemon=True)
         self._thread.start()
 
@@ -90,6 +91,7 @@ class DetectionWorker:
                 entry = self._pending.popleft()
                 self.busy = entry
             entry.status = DETECTING
+            self._worked += entry.image.nbytes if entry.image is not None else 0
             start = time.perf_counter()
             try:
                 result = self.model.detect([entry.image])[0]
@@ -103,8 +105,12 @@ class DetectionWorker:
                 with self._wake:
                     self.busy = None
                     idle = not self._pending
-            if idle:
+            if idle and self._worked >= RELEASE_AFTER_BYTES:  # a gc pass costs ~0.1 s: not after each small image
+                self._worked = 0
                 release_memory()
+
+
+RELEASE_AFTER_BYTES = 64 * 1024 * 1024  # decoded pixels detected before an idle worker gives memory back
 
 
 def release_memory():
