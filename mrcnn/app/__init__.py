@@ -4,13 +4,19 @@
     serve(model, ["BG", "basophil", ...], weights=path, eval_dir="out/eval", threshold=0.75)  # http://127.0.0.1:8000
 
 or `python samples/pbc/pbc.py serve --weights last` (samples/pbc/README.md). Layout:
-    server.py   the HTTP side (Starlette): routes, upload reading, the Host / Origin guard, security headers
+    server.py   the HTTP side (Starlette): routes, upload reading, the downloads
+    guard.py    the Host / Origin guard and the security headers
     worker.py   the one thread that runs the model, images queued in upload order
-    store.py    batches (on disk, the recent ones in memory), the cells the page draws, the downloads
+    store.py    batches (on disk, the recent ones in memory) and the cells the page draws
     disk.py     the work folder: batches on disk, written atomically
+    review.py   the technologist's review: accept, reclassify, not a cell, unidentified, add; the differential
+    exports.py  the downloads: counts.csv, results.json, differential.csv, corrections.json, changes.csv
+    report.py   the one-page report PNG
     uploads.py  uploaded bytes -> an RGB image, with a plain message for each bad file
     card.py     the model card: config, weights, and the evaluation's figures
-    static/     the page: index.html, app.js, app.css (no build step, nothing loaded from the internet)
+    static/     the page: index.html, app.css, view.js (the image, its cells), card.js, counts.js (the
+                differential), review.js (the keyboard review), app.js (state, uploads); no build step, nothing
+                loaded from the internet
 
 It needs the optional dependencies of `pip install -e .[app]` (starlette, uvicorn); the rest of mrcnn does not.
 """
@@ -55,7 +61,7 @@ def serve(model, class_names, weights=None, eval_dir=None, threshold=None, host=
 
     from mrcnn.app.card import model_card
     from mrcnn.app.disk import default_work_dir, prepare_work_dir
-    from mrcnn.app.server import LOOPBACK_NAMES
+    from mrcnn.app.guard import LOOPBACK_NAMES
     config = getattr(model, "config", None)
     floor = float(getattr(config, "DETECTION_MIN_CONFIDENCE", 0.0))
     card = model_card(config, class_names, weights=weights, eval_dir=eval_dir, threshold=threshold, floor=floor,

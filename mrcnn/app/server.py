@@ -19,12 +19,15 @@ Routes (errors are JSON {"error": a sentence for the page, "detail": what the re
     GET  /api/batches/{b}/counts.csv?min_score=T  pbc.py detect's counts.csv of the batch, scores >= T (with its
                                                   scale and unlike_training columns when the detector reports them)
     GET  /api/batches/{b}/results.json?min_score=T    pbc.py detect's results.json (COCO results), scores >= T
+    GET  /api/batches/{b}/differential.csv?min_score=T   the verified differential, pre-classified beside it
+    GET  /api/batches/{b}/corrections.json?min_score=T   the verified cells as COCO instances, with the changes
+    GET  /api/batches/{b}/changes.csv             every change made in the review (what, from, to, when)
+    GET  /api/batches/{b}/report.png?min_score=T  the one-page report (mrcnn/app/report.py)
+    (the files: mrcnn/app/exports.py)
 
 One file per upload request, so that the page shows each image's progress and a bad file fails alone; how many a
-batch holds is `Limits.max_images`. Guards: the Host header must name this machine (loopback names, or the address
-the server was bound to), which defeats DNS rebinding; a POST whose Origin is another site (or that the browser
-marks Sec-Fetch-Site cross-site) is refused; the body is read in chunks and refused past `Limits.max_bytes`; every
-response carries a Content-Security-Policy that lets the page load nothing but its own files.
+batch holds is `Limits.max_images`. The body is read in chunks and refused past `Limits.max_bytes`. The Host and
+Origin checks and the security headers: mrcnn/app/guard.py.
 """
 
 import contextlib
@@ -38,14 +41,16 @@ import weakref
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from mrcnn.app import exports
 from mrcnn.app.disk import prepare_work_dir
+from mrcnn.app.guard import LOOPBACK_NAMES, Guard
+from mrcnn.app.report import report_png
 from mrcnn.app.review import ReviewError
 from mrcnn.app.store import DONE, LimitError, Limits, Store, clean_name
 from mrcnn.app.uploads import READABLE, UploadError, decode_upload, display_image, too_large
@@ -54,68 +59,6 @@ from mrcnn.streaming import image_info_keys
 
 log = logging.getLogger(__name__)
 STATIC_DIR = pathlib.Path(__file__).resolve().with_name("static")  # the page: index.html, app.js, app.css
-
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
-UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
-                                 b"script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-                                 b"form-action 'self'; frame-ancestors 'none'"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-]
-
-
-def _hostname(host):
-    """The name part of a Host header ("[::1]:8000" -> "::1", "localhost:8000" -> "localhost")."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1:host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-class Guard:
-    """ASGI middleware: refuses other hosts and cross-origin writes; adds the security headers."""
-
-    def __init__(self, app, allowed_hosts):
-        self.app = app
-        self.allowed_hosts = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
-
-    def problem(self, scope):
-        headers = Headers(scope=scope)
-        host = headers.get("host", "")
-        if self.allowed_hosts is not None and _hostname(host) not in self.allowed_hosts:
-            return 400, (f"this server answers requests addressed to {', '.join(sorted(self.allowed_hosts))}, not "
-                         f"to {host or 'no host'}; open the address it printed when it started")
-        if scope["method"] in UNSAFE_METHODS:
-            origin = headers.get("origin")
-            if origin is not None and origin != f"{scope.get('scheme', 'http')}://{host}":
-                return 403, (f"refused a request from another web page ({origin}): only this page may upload "
-                             "images or change batches")
-            if headers.get("sec-fetch-site") in ("cross-site", "same-site"):
-                return 403, "refused a request from another web site: only this page may upload images"
-        return None
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message):
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + SECURITY_HEADERS
-            await send(message)
-
-        problem = self.problem(scope)
-        if problem is not None:
-            status, message = problem
-            log.warning("refused %s %s: %s", scope["method"], scope.get("path"), message)
-            await JSONResponse({"error": message, "detail": None}, status_code=status)(scope, receive,
-                                                                                      send_with_headers)
-            return
-        await self.app(scope, receive, send_with_headers)
-
 
 class Service:
     """The app's state: the store of batches in the work folder, the detection worker and the card."""
@@ -143,6 +86,17 @@ class Service:
         self.worker.close()
         if self.temporary:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def base(self):
+        """(the classes of the differential's 100 %, their name), or (None, None): all classes."""
+        if not self.differential:
+            return None, None
+        return list(self.differential["classes"]), self.differential.get("label")
+
+    def coco_info(self):
+        """What corrections.json's "info" says of the model."""
+        return {"model": {key: self.card.get(key) for key in ("title", "backbone", "weights", "epoch")
+                          if self.card.get(key) is not None}}
 
     def info(self):
         return {"card": self.card, "class_names": self.class_names[1:], "threshold": self.threshold,
@@ -306,18 +260,33 @@ async def add_cell(request):
     return JSONResponse({"index": index, "cell": cell, "change": change}, status_code=201)
 
 
-async def counts_csv(request):
-    service, batch = request.app.state.service, _batch(request)
-    text = await run_in_threadpool(service.store.counts_csv, batch, _min_score(request))
-    return Response(text, media_type="text/csv; charset=utf-8",
-                    headers={"content-disposition": 'attachment; filename="counts.csv"'})
+DOWNLOADS = {  # file name -> (media type, what makes it from the service, the batch id, its finished images, min_score)
+    "counts.csv": ("text/csv; charset=utf-8",
+                   lambda service, batch_id, entries, t: exports.counts_csv(entries, t, service.class_names,
+                                                                  service.store.info_keys)),
+    "results.json": ("application/json", lambda service, batch_id, entries, t: exports.results_json(entries, t)),
+    "differential.csv": ("text/csv; charset=utf-8",
+                         lambda service, batch_id, entries, t: exports.differential_csv(entries, t, service.class_names,
+                                                                              *service.base())),
+    "changes.csv": ("text/csv; charset=utf-8", lambda service, batch_id, entries, t: exports.changes_csv(entries)),
+    "corrections.json": ("application/json",
+                         lambda service, batch_id, entries, t: exports.corrections_json(entries, t, service.class_names,
+                                                                              service.coco_info())),
+    "report.png": ("image/png", lambda service, batch_id, entries, t: report_png(entries, t, service.class_names, service.card,
+                                                                      *service.base(), batch_id=batch_id)),
+}
 
 
-async def results_json(request):
-    service, batch = request.app.state.service, _batch(request)
-    text = await run_in_threadpool(service.store.results_json, batch, _min_score(request))
-    return Response(text, media_type="application/json",
-                    headers={"content-disposition": 'attachment; filename="results.json"'})
+def _download(name):
+    media_type, make = DOWNLOADS[name]
+
+    async def endpoint(request):
+        service, batch = request.app.state.service, _batch(request)
+        min_score = _min_score(request)
+        body = await run_in_threadpool(make, service, batch.id, service.store.finished(batch), min_score)
+        return Response(body, media_type=media_type,
+                        headers={"content-disposition": f'attachment; filename="{name}"'})
+    return endpoint
 
 
 # ---- errors -----------------------------------------------------------------------------------------------------------
@@ -383,8 +352,7 @@ def create_app(model, class_names, card=None, threshold=None, limits=None, categ
         Route("/api/batches/{batch}/images/{image}/image", image_file),
         Route("/api/batches/{batch}/images/{image}/cells", add_cell, methods=["POST"]),
         Route("/api/batches/{batch}/images/{image}/cells/{cell}/review", review_cell, methods=["POST"]),
-        Route("/api/batches/{batch}/counts.csv", counts_csv),
-        Route("/api/batches/{batch}/results.json", results_json),
+        *(Route(f"/api/batches/{{batch}}/{name}", _download(name)) for name in DOWNLOADS),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     handlers = {UploadError: _upload_error, LimitError: _limit_error, ReviewError: _review_error,

@@ -1,4 +1,4 @@
-"""The web app's batches: uploaded images, their detections, the technologist's review, and the batch downloads.
+"""The web app's batches: uploaded images, their detections and the technologist's review of them.
 
 Shape shorthand:
     H, W: image height and width, N: detections of one image, K: classes including the background.
@@ -6,10 +6,8 @@ Shape shorthand:
 A batch is what one page works on: up to `Limits.max_images` images, each with its display image (PNG or JPEG),
 its detections as the page draws them (class, score, box, and the mask as a small PNG cropped to the mask's own
 extent) and its COCO result records. The model returns every detection down to its DETECTION_MIN_CONFIDENCE (a low
-floor); the page filters by the threshold the user picks, and the downloads take that threshold as a parameter
-(`min_score`). The downloads are the files of `pbc.py detect`, written by the same code (mrcnn.streaming):
-counts.csv (a row per image: cells per class and the total) and results.json (COCO results, image_id = the file name
-as uploaded).
+floor); the page filters by the threshold the user picks, and the downloads (mrcnn/app/exports.py) take that
+threshold as a parameter (`min_score`).
 
 Every batch is kept on disk in the work folder (mrcnn/app/disk.py: batch.json, a JSON file and the display image per
 image, written atomically), so a restart, a closed tab or other clients' batches never drop one; the last
@@ -28,7 +26,6 @@ File names are labels (made unique within a batch), never paths: the files on di
 import base64
 import collections
 import contextlib
-import csv
 import dataclasses
 import io
 import logging
@@ -42,9 +39,9 @@ import numpy as np
 
 from mrcnn.app import review
 from mrcnn.app.disk import BatchFolder, batch_ids, read_json, write_atomic, write_json
-from mrcnn.counting import cell_counts, same_cell
+from mrcnn.counting import same_cell
 from mrcnn.evaluation.evaluate import to_jsonable
-from mrcnn.streaming import IMAGE_INFO, counts_header, counts_row, summarize_result, write_results_json
+from mrcnn.streaming import IMAGE_INFO, summarize_result
 
 QUEUED, DETECTING, DONE, FAILED = "queued", "detecting", "done", "failed"
 STOPPED = "the server stopped before this image was detected: upload it again"
@@ -341,15 +338,6 @@ class Store:
             entry.status = DONE
             self._save_meta(entry.batch)
 
-    def _kept(self, batch, min_score):
-        """(entry, the indices of its model's detections scoring >= min_score) for each finished image; cells a
-        technologist added (after the model's, without a score) are not the model's output."""
-        for entry in self.entries(batch):
-            if entry.status != DONE:
-                continue
-            keep = [i for i, cell in enumerate(entry.cells[:len(entry.records)]) if cell["score"] >= min_score]
-            yield entry, keep
-
     # ---- the review (mrcnn/app/review.py) ------------------------------------------------------------------------
 
     def review(self, batch, image_id, index, body):
@@ -376,28 +364,9 @@ class Store:
             raise review.ReviewError(f"{entry.name} has no cells to review: it is {entry.status}", 409)
         return entry
 
-    def differential(self, batch, min_score):
-        return review.differential([e for e in self.entries(batch) if e.status == DONE], min_score, self.class_names)
-
-    def counts_csv(self, batch, min_score):
-        """counts.csv of the batch's finished images (pbc.py detect's format, with the columns of `info_keys`),
-        the cells scoring >= min_score (mrcnn/counting.py: a detection on a cell already counted is not counted)."""
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(counts_header(self.class_names, self.info_keys))
-        for entry, keep in self._kept(batch, min_score):
-            kept = [entry.cells[i] for i in keep]
-            counts = cell_counts([cell["class_id"] for cell in kept],
-                                 [-1 if cell["same_cell_as"] is None else cell["same_cell_as"] for cell in kept],
-                                 len(self.class_names))
-            writer.writerow(counts_row(entry.name, counts, self.info_keys, entry.info))
-        return out.getvalue()
-
-    def results_json(self, batch, min_score):
-        """results.json of the batch's finished images (COCO results, as pbc.py detect), scores >= min_score."""
-        out = io.StringIO()
-        write_results_json((entry.records[i] for entry, keep in self._kept(batch, min_score) for i in keep), out)
-        return out.getvalue()
+    def finished(self, batch):
+        """The batch's finished images, in the page's order."""
+        return [entry for entry in self.entries(batch) if entry.status == DONE]
 
 
 def mask_png(mask):

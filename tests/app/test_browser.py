@@ -7,6 +7,7 @@ the tests are skipped with the reason.
 """
 
 import base64
+import json
 import os
 import pathlib
 import shutil
@@ -293,7 +294,16 @@ def _verified(driver):
             if r.get_attribute("data-class")}
 
 
+def _fetch(driver, link_id):
+    """The text of the file a download link of the page points to."""
+    link = driver.find_element("id", link_id).get_attribute("href")
+    return driver.execute_async_script(
+        "fetch(arguments[0]).then((r) => r.text()).then(arguments[arguments.length - 1]);", link)
+
+
 def test_verify_with_the_keyboard_reclassify_add_and_delete(browser, url):
+    """The whole loop: upload, verify with the keyboard, reclassify, add and delete a cell, export the differential
+    and the COCO corrections, reload the page and find the batch again."""
     from selenium.webdriver.common.keys import Keys
     _open(browser, url)
     assert [k.text for k in browser.find_elements("css selector", "#classes .chip kbd")] == ["1", "2", "3"]
@@ -324,10 +334,25 @@ def test_verify_with_the_keyboard_reclassify_add_and_delete(browser, url):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "web_page_verify.png"))
 
+    differential = _fetch(browser, "dl-differential").splitlines()
+    assert differential[1:4] == ["neutrophil,2,50.0,1,33.3,white cells", "lymphocyte,2,50.0,2,66.7,white cells",
+                                 "white cells,4,100.0,3,100.0,"]
+    assert differential[-4:] == ["cells verified,,,4,,", "cells changed,,,3,,", "not a cell,,,1,,", "images,,,2,,"]
+    corrections = json.loads(_fetch(browser, "dl-corrections"))
+    assert [(a["image_id"], a["category_id"], a["verification"]["status"]) for a in corrections["annotations"]] == [
+        (1, 1, "accepted"), (1, 3, "reclassified"), (2, 2, "pending"), (2, 2, "added")]
+    assert [(c["what"], c["from"], c["to"]) for c in corrections["changes"]] == [
+        ("accept", "neutrophil", "neutrophil"), ("class", "lymphocyte", "platelet"),
+        ("not_cell", "neutrophil", "not a cell"), ("add", "none", "lymphocyte")]
+    batch = browser.execute_script("return document.body.dataset.batch")
+
     _keys(browser, "p", "p", "z")  # from the added cell back to the neutrophil: undo "not a cell"
     _wait(browser, lambda d: _verified(d)["neutrophil"] == "2", what="the undo")
     browser.refresh()  # everything is on the server: the reopened batch shows the same review
     _wait(browser, lambda d: _settled(d, 2) and d.find_element("id", "review-summary").text, what="the reload")
+    assert browser.execute_script("return document.body.dataset.batch") == batch
     assert _verified(browser) == {"neutrophil": "2", "lymphocyte": "2", "platelet": "1"}
     assert browser.find_element("id", "review-summary").text == "3 of 5 cells verified · 2 changed"
+    _wait(browser, lambda d: d.find_elements("css selector", f"#earlier-list button[data-batch='{batch}']"),
+          what="the batch among the earlier batches")
     _no_script_errors(browser)

@@ -89,7 +89,8 @@ function renderCounts() {
 function renderDownloads() {
   const ready = state.items.some((i) => i.status === "done");
   const q = `min_score=${encodeURIComponent(state.threshold)}`;
-  for (const [id, file] of [["dl-csv", "counts.csv"], ["dl-json", "results.json"]]) {
+  for (const [id, file] of [["dl-differential", "differential.csv"], ["dl-corrections", "corrections.json"],
+    ["dl-report", "report.png"], ["dl-changes", "changes.csv"], ["dl-csv", "counts.csv"], ["dl-json", "results.json"]]) {
     const link = $(id);
     link.classList.toggle("disabled", !ready);
     link.setAttribute("aria-disabled", String(!ready));
