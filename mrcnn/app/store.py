@@ -113,7 +113,7 @@ class ImageEntry:
         """What batch.json keeps of the image."""
         return {"id": self.id, "name": self.name, "order": self.order, "status": self.status, "width": self.width,
                 "height": self.height, "error": self.error, "seconds": self.seconds,
-                "display_type": self.display_type, "info": self.info}
+                "display_type": self.display_type, "info": self.info, "changes": len(self.changes)}
 
     def detail(self):
         """What <image id>.json keeps: the cells, their COCO records and the changes made to them."""
@@ -160,12 +160,14 @@ class Batch:
         return {"id": self.id, "created": self.created, "next": self._next,
                 "images": [entry.meta() for entry in self.images.values()]}
 
-    def listing(self, entries):
-        """The batch as the page's list of earlier batches shows it."""
-        names = [entry.name for entry in entries]
-        done = [entry for entry in entries if entry.status == DONE]
-        return {"id": self.id, "created": self.created, "updated": _modified(self.folder), "images": len(entries),
-                "done": len(done), "names": names[:3], "changes": sum(len(entry.changes) for entry in done)}
+
+
+def listing(meta, folder):
+    """A batch as the page's list of earlier batches shows it, from its batch.json (`meta`): no image file is read."""
+    images = sorted(meta.get("images", []), key=lambda i: (i.get("order") is None, i.get("order") or 0, int(i["id"])))
+    return {"id": meta["id"], "created": meta.get("created"), "updated": _modified(folder), "images": len(images),
+            "done": sum(image.get("status") == DONE for image in images), "names": [i["name"] for i in images[:3]],
+            "changes": sum(image.get("changes", 0) for image in images)}
 
 
 def _modified(folder):
@@ -253,14 +255,17 @@ class Store:
         """The batches of the work folder that hold images, the most recently changed first."""
         listed = []
         for batch_id in batch_ids(self.work_dir):
+            folder = BatchFolder(self.work_dir, batch_id)
+            with self._lock:
+                batch = self._batches.get(batch_id)
+                meta = batch.meta() if batch is not None else None
             try:
-                batch = self.batch(batch_id)
-            except (KeyError, ValueError, OSError) as error:
+                meta = meta or read_json(folder.meta_path())
+            except (ValueError, OSError) as error:
                 log.warning("batch %s in %s is skipped: %s", batch_id, self.work_dir, error)
                 continue
-            entries = self.entries(batch)
-            if entries:
-                listed.append(batch.listing(entries))
+            if meta.get("images"):
+                listed.append(listing(dict(meta, id=batch_id), folder))
         return sorted(listed, key=lambda b: -(b["updated"] or b["created"] or 0))
 
     def add_image(self, batch, name, image, display, display_type, order=None):
@@ -346,6 +351,7 @@ class Store:
             entry = self._finished(batch, image_id)
             change = review.decide(entry, index, body, self.class_names)
             self.save_image(entry)
+            self._save_meta(batch)  # its count of changes, for the list of batches
             return entry.cells[index], change
 
     def add_cell(self, batch, image_id, body):
@@ -354,6 +360,7 @@ class Store:
             entry = self._finished(batch, image_id)
             index, change = review.add_cell(entry, body, self.class_names)
             self.save_image(entry)
+            self._save_meta(batch)
             return index, entry.cells[index], change
 
     def _finished(self, batch, image_id):

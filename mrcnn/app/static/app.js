@@ -304,7 +304,18 @@ function wire() {
     renderAll();
   });
   for (const id of ["show-masks", "show-boxes", "show-labels"]) $(id).addEventListener("change", renderViewer);
-  $("new-batch").addEventListener("click", async () => { await newBatch(); listBatches(); });
+  $("new-batch").addEventListener("click", async () => {
+    if (!state.items.length) return;  // this batch is still empty: it is the new batch
+    await newBatch();
+    listBatches();
+  });
+  // Everything finished is on the server; what is still on its way would be lost with the page: ask first.
+  window.addEventListener("beforeunload", (e) => {
+    if (state.unsent || inFlight() || state.items.some((i) => i.status === "waiting")) {
+      e.preventDefault();
+      e.returnValue = "";
+    }
+  });
   $("banner-close").addEventListener("click", () => { $("banner").hidden = true; });
   $("card-toggle").addEventListener("click", () => {
     const open = $("card").hidden;
