@@ -12,6 +12,7 @@ or `python samples/pbc/pbc.py serve --weights last` (samples/pbc/README.md). Lay
     review.py   the technologist's review: accept, reclassify, not a cell, unidentified, add; the differential
     exports.py  the downloads: counts.csv, results.json, differential.csv, corrections.json, changes.csv
     report.py   the one-page report PNG
+    masks.py    a cell's mask as a small PNG for the page, and back
     uploads.py  uploaded bytes -> an RGB image, with a plain message for each bad file
     card.py     the model card: config, weights, and the evaluation's figures
     static/     the page: index.html, app.css, view.js (the image, its cells), card.js, counts.js (the

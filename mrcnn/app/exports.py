@@ -20,14 +20,12 @@ The verified results (mrcnn/app/review.py says which cells count, and with which
     changes.csv       every change: image, cell, what, from, to, when (UTC)
 """
 
-import base64
 import csv
 import datetime
 import io
 import json
 
-import numpy as np
-
+from mrcnn.app.masks import cell_mask
 from mrcnn.app.review import NOT_A_CELL_LABEL, UNIDENTIFIED_LABEL, counted, differential, label
 from mrcnn.counting import cell_counts
 from mrcnn.streaming import counts_header, counts_row, write_results_json
@@ -107,21 +105,6 @@ def changes_csv(entries):
         for change in entry.changes:
             writer.writerow([change[key] for key in CHANGE_COLUMNS])
     return out.getvalue()
-
-
-def cell_mask(cell, height, width):
-    """bool [H, W]: a cell's mask from its PNG crop (mrcnn.app.store.mask_png), placed in the image."""
-    from PIL import Image
-
-    mask = np.zeros((height, width), dtype=bool)
-    if not cell.get("mask"):
-        return mask
-    png = base64.b64decode(cell["mask"]["png"].split(",", 1)[1])
-    alpha = np.array(Image.open(io.BytesIO(png)).convert("LA"))[..., 1] > 0
-    x, y = cell["mask"]["x"], cell["mask"]["y"]
-    crop = alpha[:max(0, height - y), :max(0, width - x)]
-    mask[y:y + crop.shape[0], x:x + crop.shape[1]] = crop
-    return mask
 
 
 def corrections_coco(entries, min_score, class_names, info=None):

@@ -27,6 +27,8 @@ import datetime
 
 import numpy as np
 
+from mrcnn.app.masks import mask_png
+
 ACCEPTED, RECLASSIFIED, NOT_CELL, UNIDENTIFIED, ADDED = "accepted", "reclassified", "not_cell", "unidentified", "added"
 DECISIONS = ("accept", "class", "not_cell", "unidentified", "undo")  # what a client may ask for
 NOT_A_CELL_LABEL, UNIDENTIFIED_LABEL, NO_CELL_LABEL = "not a cell", "unidentified", "none"
@@ -114,8 +116,6 @@ def decide(entry, index, body, class_names):
 def add_cell(entry, body, class_names):
     """A cell the model missed, from the client's JSON {"box": [y1, x1, y2, x2], "class_name": name} in the image's
     pixels (clipped to the image); returns (its index, the change recorded). ReviewError (400) for a bad body."""
-    from mrcnn.app.store import mask_png
-
     if not isinstance(body, dict):
         raise ReviewError('a new cell must be a JSON object such as {"box": [y1, x1, y2, x2], "class_name": '
                           '"lymphocyte"}')

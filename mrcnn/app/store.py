@@ -23,11 +23,9 @@ extra counts.csv columns as `pbc.py detect` writes. A model without `reports` (a
 File names are labels (made unique within a batch), never paths: the files on disk are named by ids the app makes.
 """
 
-import base64
 import collections
 import contextlib
 import dataclasses
-import io
 import logging
 import os
 import secrets
@@ -39,6 +37,7 @@ import numpy as np
 
 from mrcnn.app import review
 from mrcnn.app.disk import BatchFolder, batch_ids, read_json, write_atomic, write_json
+from mrcnn.app.masks import mask_png
 from mrcnn.counting import same_cell
 from mrcnn.evaluation.evaluate import to_jsonable
 from mrcnn.streaming import IMAGE_INFO, summarize_result
@@ -374,20 +373,3 @@ class Store:
     def finished(self, batch):
         """The batch's finished images, in the page's order."""
         return [entry for entry in self.entries(batch) if entry.status == DONE]
-
-
-def mask_png(mask):
-    """One detection's mask for the page: {"x", "y", "png"}: a PNG data URL of the mask cropped to its own extent
-    (white, opaque inside, transparent outside; the page tints it), placed at pixel (x, y) of the image; None for an
-    empty mask."""
-    from PIL import Image
-
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return None
-    y1, y2, x1, x2 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    alpha = mask[y1:y2, x1:x2].astype(np.uint8) * 255
-    pixels = np.stack([np.full_like(alpha, 255), alpha], axis=-1)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", optimize=True)
-    return {"x": int(x1), "y": int(y1), "png": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}
