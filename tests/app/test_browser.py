@@ -312,6 +312,8 @@ def test_verify_with_the_keyboard_reclassify_add_and_delete(browser, url):
     browser.find_element("css selector", "#images li[data-key] .name").click()  # one.png (the first to finish is shown)
     _wait(browser, lambda d: "Cell 1 of 2: neutrophil" in d.find_element("id", "review-cell").text,
           what="the first cell under review")
+    _keys(browser, "9", "q")  # no class 9 here, no key q: nothing happens
+    assert browser.find_element("id", "review-summary").text == "0 of 4 cells verified · 0 changed"
     _keys(browser, Keys.ENTER)  # one.png: the neutrophil 0.92 is right
     assert "Cell 2 of 2: lymphocyte" in browser.find_element("id", "review-cell").text
     _keys(browser, "3")  # the lymphocyte 0.81 is a platelet; the review goes on to two.png

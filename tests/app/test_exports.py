@@ -117,3 +117,28 @@ def test_an_empty_batch_exports_zeros_and_an_empty_report(tmp_path):
             ["image", "image_id", "cell", "what", "from", "to", "at"]]
         assert Image.open(io.BytesIO(client.get(f"/api/batches/{batch}/report.png").content)).size == (827, 1169)
         assert client.get(f"/api/batches/{batch}/report.png", params={"min_score": "x"}).status_code == 400
+
+
+class NoCellsDetector(StubDetector):
+    """A model that finds nothing."""
+
+    def detect(self, images):
+        return [{"rois": np.zeros((0, 4), np.int32), "class_ids": np.zeros(0, np.int32),
+                 "scores": np.zeros(0, np.float32), "masks": np.zeros(images[0].shape[:2] + (0,), bool)}]
+
+
+def test_an_image_without_cells_exports_its_image_only(tmp_path):
+    with TestClient(create_app(NoCellsDetector(), CLASS_NAMES, work_dir=str(tmp_path)), base_url=BASE) as client:
+        batch = client.post("/api/batches").json()["batch"]
+        upload(client, batch, "empty.png", png_bytes())
+        wait_done(client, batch)
+        response = client.post(f"/api/batches/{batch}/images/1/cells/0/review", json={"decision": "accept"})
+        assert response.status_code == 404 and "empty.png has no cell 0 (it has 0" in response.json()["error"]
+        rows = _rows(client.get(f"/api/batches/{batch}/differential.csv").text)
+        assert rows[-4:] == [["cells verified", "", "", "0", "", ""], ["cells changed", "", "", "0", "", ""],
+                             ["not a cell", "", "", "0", "", ""], ["images", "", "", "1", "", ""]]
+        data = json.loads(client.get(f"/api/batches/{batch}/corrections.json").text)
+        assert [i["file_name"] for i in data["images"]] == ["empty.png"] and data["annotations"] == []
+        records, _ = parse_coco_instances(data, "corrections.json")
+        assert [r.instances for r in records] == [[]]  # a verified image without cells: an empty one to train on
+        assert Image.open(io.BytesIO(client.get(f"/api/batches/{batch}/report.png").content)).size == (827, 1169)
