@@ -100,6 +100,8 @@ async function openBatch(batch) {
     showBanner(`That batch could not be opened: ${error.message}`);
     return false;
   }
+  // New uploads go after the batch's images in the downloads (their order is the page's key, see upload()).
+  state.nextKey = Math.max(state.nextKey, ...status.images.map((s) => (s.order === null ? 0 : s.order) + 1));
   const items = status.images.map((s) => ({ key: state.nextKey++, id: s.id, name: s.name,
     status: s.status === "done" ? "loading" : s.status, 
     position: s.position, width: s.width, height: s.height, error: s.error, progress: 1 }));
