@@ -82,12 +82,22 @@ def _run_and_file(path):
     return os.path.normpath(path).split(os.sep)[-2:]
 
 
+def dataset_name(dataset):
+    """The name the page shows for an evaluation's dataset: the last part of a folder path ("../shared/data/pbc/"
+    -> "pbc"), a name such as "synthetic" as it is, None for None."""
+    if not dataset:
+        return dataset
+    name = os.path.basename(os.path.normpath(str(dataset).replace("\\", "/")))
+    return name if name not in ("", ".", "..") else str(dataset)
+
+
 def summarize_metrics(metrics, path, weights=None):
     """The card's evaluation block from a metrics dict (evaluate's schema): figures as floats or None."""
     meta, detection, classification = metrics["meta"], metrics["detection"], metrics["classification"]
     source = meta.get("source", {})
     variant = detection["variants"].get(detection.get("primary")) if detection.get("primary") else None
-    block = {"file": path, "dataset": source.get("dataset"), "subset": source.get("subset"),
+    block = {"file": path, "dataset": dataset_name(source.get("dataset")), "dataset_path": source.get("dataset"),
+             "subset": source.get("subset"),
              "images": meta.get("num_images"), "weights": source.get("weights"),
              "same_weights": _same_file(source.get("weights"), weights) if weights else None,
              "detection": None, "classification": None, "per_class": []}

@@ -3,25 +3,37 @@
 Routes (errors are JSON {"error": a sentence for the page, "detail": what the reader found, or null}):
     GET  /                                        the page (static/index.html, with static/app.js and app.css)
     GET  /api/model                               the model card, class names, threshold, floor and limits
+    GET  /api/batches                             the batches of the work folder: {"batches": [{"id", "created",
+                                                  "updated", "images", "done", "names", "changes"}]}, newest first
     POST /api/batches                             a new batch: {"batch": id}
     GET  /api/batches/{b}                         its images: status, place in the queue, error, cells found
-    POST /api/batches/{b}/images?name=FILE        the image file as the raw request body -> 202 {"image": ...}
+    POST /api/batches/{b}/images?name=FILE&order=N  the image file as the raw request body -> 202 {"image": ...};
+                                                  N: its place in the page's list (the downloads' row order)
     GET  /api/batches/{b}/images/{i}              one image's cells: class, score, box, area, mask PNG; and what
                                                   the detector reports of it ("scale", "unlike_training")
     GET  /api/batches/{b}/images/{i}/image        the image as the page shows it (PNG, or JPEG when large)
+    POST /api/batches/{b}/images/{i}/cells/{c}/review  {"decision": "accept" | "class" | "not_cell" |
+                                                  "unidentified" | "undo", "class_name"} -> {"cell", "change"}
+    POST /api/batches/{b}/images/{i}/cells        a missed cell {"box": [y1, x1, y2, x2], "class_name"} -> 201
+                                                  {"index", "cell", "change"} (mrcnn/app/review.py)
     GET  /api/batches/{b}/counts.csv?min_score=T  pbc.py detect's counts.csv of the batch, scores >= T (with its
                                                   scale and unlike_training columns when the detector reports them)
     GET  /api/batches/{b}/results.json?min_score=T    pbc.py detect's results.json (COCO results), scores >= T
+    GET  /api/batches/{b}/differential.csv?min_score=T   the verified differential, pre-classified beside it
+    GET  /api/batches/{b}/corrections.json?min_score=T   the verified cells as COCO instances, with the changes
+    GET  /api/batches/{b}/changes.csv             every change made in the review (what, from, to, when)
+    GET  /api/batches/{b}/report.png?min_score=T  the one-page report (mrcnn/app/report.py)
+    (the files: mrcnn/app/exports.py)
 
 One file per upload request, so that the page shows each image's progress and a bad file fails alone; how many a
-batch holds is `Limits.max_images`. Guards: the Host header must name this machine (loopback names, or the address
-the server was bound to), which defeats DNS rebinding; a POST whose Origin is another site (or that the browser
-marks Sec-Fetch-Site cross-site) is refused; the body is read in chunks and refused past `Limits.max_bytes`; every
-response carries a Content-Security-Policy that lets the page load nothing but its own files.
+batch holds is `Limits.max_images`. The body is read in chunks and refused past `Limits.max_bytes`. The Host and
+Origin checks and the security headers: mrcnn/app/guard.py.
 """
 
 import contextlib
+import json
 import logging
+import os
 import pathlib
 import shutil
 import tempfile
@@ -29,107 +41,67 @@ import weakref
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from mrcnn.app import exports
+from mrcnn.app.disk import prepare_work_dir
+from mrcnn.app.guard import LOOPBACK_NAMES, Guard
+from mrcnn.app.report import report_png
+from mrcnn.app.review import ReviewError
 from mrcnn.app.store import DONE, LimitError, Limits, Store, clean_name
-from mrcnn.app.uploads import UploadError, decode_upload, display_image, too_large
+from mrcnn.app.uploads import READABLE, UploadError, decode_upload, display_image, too_large
 from mrcnn.app.worker import DetectionWorker
 from mrcnn.streaming import image_info_keys
 
 log = logging.getLogger(__name__)
 STATIC_DIR = pathlib.Path(__file__).resolve().with_name("static")  # the page: index.html, app.js, app.css
 
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
-UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
-                                 b"script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-                                 b"form-action 'self'; frame-ancestors 'none'"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-]
-
-
-def _hostname(host):
-    """The name part of a Host header ("[::1]:8000" -> "::1", "localhost:8000" -> "localhost")."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1:host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-class Guard:
-    """ASGI middleware: refuses other hosts and cross-origin writes; adds the security headers."""
-
-    def __init__(self, app, allowed_hosts):
-        self.app = app
-        self.allowed_hosts = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
-
-    def problem(self, scope):
-        headers = Headers(scope=scope)
-        host = headers.get("host", "")
-        if self.allowed_hosts is not None and _hostname(host) not in self.allowed_hosts:
-            return 400, (f"this server answers requests addressed to {', '.join(sorted(self.allowed_hosts))}, not "
-                         f"to {host or 'no host'}; open the address it printed when it started")
-        if scope["method"] in UNSAFE_METHODS:
-            origin = headers.get("origin")
-            if origin is not None and origin != f"{scope.get('scheme', 'http')}://{host}":
-                return 403, (f"refused a request from another web page ({origin}): only this page may upload "
-                             "images or start batches")
-            if headers.get("sec-fetch-site") in ("cross-site", "same-site"):
-                return 403, "refused a request from another web site: only this page may upload images"
-        return None
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message):
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + SECURITY_HEADERS
-            await send(message)
-
-        problem = self.problem(scope)
-        if problem is not None:
-            status, message = problem
-            log.warning("refused %s %s: %s", scope["method"], scope.get("path"), message)
-            await JSONResponse({"error": message, "detail": None}, status_code=status)(scope, receive,
-                                                                                      send_with_headers)
-            return
-        await self.app(scope, receive, send_with_headers)
-
-
 class Service:
-    """The app's state: the store of batches, the detection worker, the card, and a private temporary folder."""
+    """The app's state: the store of batches in the work folder, the detection worker and the card."""
 
-    def __init__(self, model, class_names, card, threshold, limits, category_map, differential):
+    def __init__(self, model, class_names, card, threshold, limits, category_map, differential, work_dir):
         self.model = model
         self.class_names = [str(c) for c in class_names]
         self.limits = limits or Limits()
-        self.store = Store(self.class_names, self.limits, category_map, info_keys=image_info_keys(model))
+        self.temporary = work_dir is None  # a work folder of its own, removed when the app stops
+        if self.temporary:
+            work_dir = tempfile.mkdtemp(prefix="mrcnn-app-")  # mode 0700
+            weakref.finalize(self, shutil.rmtree, work_dir, True)  # also when the app is never started or closed
+        self.work_dir = prepare_work_dir(work_dir)
+        self.uploads = os.path.join(self.work_dir, "uploads")  # each upload for a moment (mrcnn/app/uploads.py)
+        self.store = Store(self.class_names, self.limits, category_map, info_keys=image_info_keys(model),
+                           work_dir=self.work_dir)
         self.worker = DetectionWorker(model, self.store, self.limits.max_pending)
         config = getattr(model, "config", None)
         self.floor = float(getattr(config, "DETECTION_MIN_CONFIDENCE", 0.0))
         self.threshold = max(self.floor, float(threshold if threshold is not None else self.floor))
         self.card = card or {"title": "Mask R-CNN", "classes": self.class_names[1:]}
         self.differential = differential
-        self.workdir = tempfile.mkdtemp(prefix="mrcnn-app-")  # mode 0700: uploads live here for a moment
-        weakref.finalize(self, shutil.rmtree, self.workdir, True)  # also when the app is never started or closed
 
     def close(self):
         self.worker.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.temporary:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def base(self):
+        """(the classes of the differential's 100 %, their name), or (None, None): all classes."""
+        if not self.differential:
+            return None, None
+        return list(self.differential["classes"]), self.differential.get("label")
+
+    def coco_info(self):
+        """What corrections.json's "info" says of the model."""
+        return {"model": {key: self.card.get(key) for key in ("title", "backbone", "weights", "epoch")
+                          if self.card.get(key) is not None}}
 
     def info(self):
         return {"card": self.card, "class_names": self.class_names[1:], "threshold": self.threshold,
-                "floor": self.floor, "limits": self.limits.to_dict(), "differential": self.differential}
+                "floor": self.floor, "limits": self.limits.to_dict(), "differential": self.differential,
+                "formats": READABLE, "work_dir": None if self.temporary else self.work_dir}
 
 
 def _error(message, status, detail=None):
@@ -141,8 +113,12 @@ def _batch(request):
     try:
         return service.store.batch(request.path_params["batch"])
     except KeyError:
-        raise HTTPException(404, "this batch is no longer on the server (a restart forgets batches, and only the "
-                                 f"last {service.limits.max_batches} are kept): start a new batch") from None
+        where = "this server's work folder" if service.temporary else f"the work folder {service.work_dir}"
+        raise HTTPException(404, f"there is no batch {request.path_params['batch']!r} in {where}: it was never "
+                                 "created, its folder was removed, or the server was started with another --work "
+                                 "folder; start a new batch or open one from the list") from None
+    except (ValueError, OSError) as error:  # a batch file damaged or removed by hand
+        raise HTTPException(500, f"the batch could not be read from the work folder: {error}") from None
 
 
 def _entry(request):
@@ -164,6 +140,17 @@ def _min_score(request):
     if not 0.0 <= value <= 1.0:
         raise HTTPException(400, f"min_score must be a number from 0 to 1, got {raw!r}")
     return value
+
+
+def _order(request):
+    """The upload's place in the page's list (?order=N, an integer >= 0), or None: the downloads list images in this
+    order, whatever order the uploads arrive in."""
+    raw = request.query_params.get("order")
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise HTTPException(400, f"order must be a whole number from 0 to 999999999, got {raw!r}")
+    return int(raw)
 
 
 async def _read_body(request, name, max_bytes):
@@ -189,6 +176,11 @@ async def model_info(request):
     return JSONResponse(request.app.state.service.info())
 
 
+async def list_batches(request):
+    service = request.app.state.service
+    return JSONResponse({"batches": await run_in_threadpool(service.store.list_batches)})
+
+
 async def new_batch(request):
     return JSONResponse({"batch": request.app.state.service.store.new_batch().id}, status_code=201)
 
@@ -202,6 +194,7 @@ async def batch_status(request):
 async def upload(request):
     service, batch = request.app.state.service, _batch(request)
     name = clean_name(request.query_params.get("name"))
+    order = _order(request)
     limits = service.limits
     if len(batch.images) >= limits.max_images:  # answered before the body is read
         raise LimitError(f"{name} was not added: a batch holds at most {limits.max_images} images; download this "
@@ -209,13 +202,13 @@ async def upload(request):
     if service.worker.waiting() >= limits.max_pending:
         raise LimitError("the model is busy with earlier images; retry in a moment", status=503)
     data = await _read_body(request, name, limits.max_bytes)
-    image = await run_in_threadpool(decode_upload, data, name, service.workdir, limits.max_pixels)
+    image = await run_in_threadpool(decode_upload, data, name, service.uploads, limits.max_pixels)
     display, media_type = await run_in_threadpool(display_image, image)
-    entry = service.store.add_image(batch, name, image, display, media_type)
+    entry = await run_in_threadpool(service.store.add_image, batch, name, image, display, media_type, order)
     try:
         position = service.worker.submit(entry)
     except LimitError:
-        service.store.remove(batch, entry)
+        await run_in_threadpool(service.store.remove, batch, entry)
         raise
     log.info("queued %s (%d x %d) in batch %s", entry.name, entry.width, entry.height, batch.id)
     return JSONResponse({"image": entry.summary(position)}, status_code=202)
@@ -232,27 +225,78 @@ async def image_detail(request):
 
 async def image_file(request):
     entry = _entry(request)
-    return Response(entry.display, media_type=entry.display_type, headers={"cache-control": "private, max-age=3600"})
+    return FileResponse(entry.display_path(), media_type=entry.display_type,
+                        headers={"cache-control": "private, max-age=3600"})
 
 
-async def counts_csv(request):
+async def _json_body(request, max_bytes=64 * 1024):
+    """The request's JSON body, or 400 saying what was expected."""
+    data = await _read_body(request, "the request", max_bytes)
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ReviewError(f"the request body must be JSON ({error})") from None
+
+
+def _cell_index(request):
+    raw = request.path_params["cell"]
+    if not raw.isdigit() or len(raw) > 6:
+        raise ReviewError(f"a cell is numbered 0, 1, 2, ..., got {raw!r}", 404)
+    return int(raw)
+
+
+async def review_cell(request):
     service, batch = request.app.state.service, _batch(request)
-    text = await run_in_threadpool(service.store.counts_csv, batch, _min_score(request))
-    return Response(text, media_type="text/csv; charset=utf-8",
-                    headers={"content-disposition": 'attachment; filename="counts.csv"'})
+    body = await _json_body(request)
+    cell, change = await run_in_threadpool(service.store.review, batch, request.path_params["image"],
+                                           _cell_index(request), body)
+    return JSONResponse({"cell": cell, "change": change})
 
 
-async def results_json(request):
+async def add_cell(request):
     service, batch = request.app.state.service, _batch(request)
-    text = await run_in_threadpool(service.store.results_json, batch, _min_score(request))
-    return Response(text, media_type="application/json",
-                    headers={"content-disposition": 'attachment; filename="results.json"'})
+    body = await _json_body(request)
+    index, cell, change = await run_in_threadpool(service.store.add_cell, batch, request.path_params["image"], body)
+    return JSONResponse({"index": index, "cell": cell, "change": change}, status_code=201)
+
+
+DOWNLOADS = {  # file name -> (media type, what makes it from the service, the batch id, its finished images, min_score)
+    "counts.csv": ("text/csv; charset=utf-8",
+                   lambda service, batch_id, entries, t: exports.counts_csv(entries, t, service.class_names,
+                                                                  service.store.info_keys)),
+    "results.json": ("application/json", lambda service, batch_id, entries, t: exports.results_json(entries, t)),
+    "differential.csv": ("text/csv; charset=utf-8",
+                         lambda service, batch_id, entries, t: exports.differential_csv(entries, t, service.class_names,
+                                                                              *service.base())),
+    "changes.csv": ("text/csv; charset=utf-8", lambda service, batch_id, entries, t: exports.changes_csv(entries)),
+    "corrections.json": ("application/json",
+                         lambda service, batch_id, entries, t: exports.corrections_json(entries, t, service.class_names,
+                                                                              service.coco_info())),
+    "report.png": ("image/png", lambda service, batch_id, entries, t: report_png(entries, t, service.class_names, service.card,
+                                                                      *service.base(), batch_id=batch_id)),
+}
+
+
+def _download(name):
+    media_type, make = DOWNLOADS[name]
+
+    async def endpoint(request):
+        service, batch = request.app.state.service, _batch(request)
+        min_score = _min_score(request)
+        body = await run_in_threadpool(make, service, batch.id, service.store.finished(batch), min_score)
+        return Response(body, media_type=media_type,
+                        headers={"content-disposition": f'attachment; filename="{name}"'})
+    return endpoint
 
 
 # ---- errors -----------------------------------------------------------------------------------------------------------
 
 async def _upload_error(request, error):
     return _error(error.message, error.status, error.detail)
+
+
+async def _review_error(request, error):
+    return _error(str(error), error.status)
 
 
 async def _limit_error(request, error):
@@ -271,7 +315,7 @@ async def _server_error(request, error):
 
 
 def create_app(model, class_names, card=None, threshold=None, limits=None, category_map=None, differential=None,
-               allowed_hosts=LOOPBACK_NAMES):
+               allowed_hosts=LOOPBACK_NAMES, work_dir=None):
     """The Starlette app serving `model` (anything with the detect contract, see mrcnn/app/worker.py).
 
     Args:
@@ -285,10 +329,12 @@ def create_app(model, class_names, card=None, threshold=None, limits=None, categ
             differential count (the others are given per 100 of them); None: all classes.
         allowed_hosts: host names the Host header may carry (None: any, for a server bound to 0.0.0.0 behind
             something that checks it).
+        work_dir: the folder the batches are kept in (mrcnn/app/disk.py), created when missing; None: a temporary
+            folder removed when the app stops (tests; `serve` passes the user's).
     The detection thread starts now and stops when the app shuts down (its lifespan), or with
     `app.state.service.close()`.
     """
-    service = Service(model, class_names, card, threshold, limits, category_map, differential)
+    service = Service(model, class_names, card, threshold, limits, category_map, differential, work_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -299,15 +345,18 @@ def create_app(model, class_names, card=None, threshold=None, limits=None, categ
         Route("/", page),
         Route("/api/model", model_info),
         Route("/api/batches", new_batch, methods=["POST"]),
+        Route("/api/batches", list_batches, methods=["GET"]),
         Route("/api/batches/{batch}", batch_status),
         Route("/api/batches/{batch}/images", upload, methods=["POST"]),
         Route("/api/batches/{batch}/images/{image}", image_detail),
         Route("/api/batches/{batch}/images/{image}/image", image_file),
-        Route("/api/batches/{batch}/counts.csv", counts_csv),
-        Route("/api/batches/{batch}/results.json", results_json),
+        Route("/api/batches/{batch}/images/{image}/cells", add_cell, methods=["POST"]),
+        Route("/api/batches/{batch}/images/{image}/cells/{cell}/review", review_cell, methods=["POST"]),
+        *(Route(f"/api/batches/{{batch}}/{name}", _download(name)) for name in DOWNLOADS),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    handlers = {UploadError: _upload_error, LimitError: _limit_error, HTTPException: _http_error,
+    handlers = {UploadError: _upload_error, LimitError: _limit_error, ReviewError: _review_error,
+                HTTPException: _http_error,
                 Exception: _server_error}
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,
                     middleware=[Middleware(Guard, allowed_hosts=allowed_hosts)])

@@ -13,11 +13,14 @@ dict; the store keeps them with the image.
 """
 
 import collections
+import ctypes
+import ctypes.util
+import gc
 import logging
 import threading
 import time
 
-from mrcnn.app.store import DETECTING, FAILED, LimitError
+from mrcnn.app.store import DETECTING, STOPPED, LimitError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ class DetectionWorker:
         self._wake = threading.Condition()
         self._stopping = False
         self.busy = None  # the entry being detected
+        self._worked = 0  # bytes of decoded images detected since memory was last given back
         self._thread = threading.Thread(target=self._run, name="mrcnn-app-detector", daemon=True)
         self._thread.start()
 
@@ -74,7 +78,7 @@ class DetectionWorker:
             self._pending.clear()
             self._wake.notify_all()
         for entry in dropped:
-            entry.image, entry.error, entry.status = None, "the server stopped before this image was detected", FAILED
+            self.store.fail(entry, STOPPED)
         self._thread.join(timeout)
 
     def _run(self):
@@ -87,15 +91,45 @@ class DetectionWorker:
                 entry = self._pending.popleft()
                 self.busy = entry
             entry.status = DETECTING
+            self._worked += entry.image.nbytes if entry.image is not None else 0
             start = time.perf_counter()
             try:
                 result = self.model.detect([entry.image])[0]
                 self.store.finish(entry, result, time.perf_counter() - start)
             except Exception as error:  # one image's failure must not stop the worker: it is shown on the page
                 log.exception("detection failed on %s", entry.name)
-                entry.error = f"detection failed: {type(error).__name__}: {error}"
-                entry.status = FAILED
+                self.store.fail(entry, f"detection failed: {type(error).__name__}: {error}")
             finally:
                 entry.image = None  # the decoded pixels go; the display image and the results stay
+                result = None
                 with self._wake:
                     self.busy = None
+                    idle = not self._pending
+            if idle and self._worked >= RELEASE_AFTER_BYTES:  # a gc pass costs ~0.1 s: not after each small image
+                self._worked = 0
+                release_memory()
+
+
+RELEASE_AFTER_BYTES = 64 * 1024 * 1024  # decoded pixels detected before an idle worker gives memory back
+
+
+def release_memory():
+    """Give freed memory back to the system once the queue is empty: after a burst of large images (a 4000 x 4000
+    image is 48 MB decoded, its full-size masks 16 MB per cell) glibc keeps the freed pages, and the server's
+    resident size would stay at its peak (1.4 GB measured) until it stops. gc.collect() frees what cycles hold,
+    malloc_trim(0) returns the free heap to the system (Linux with glibc; elsewhere only the gc runs).
+    benchmarks/app_memory.py measures it."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc():
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _libc()

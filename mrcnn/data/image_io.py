@@ -149,11 +149,35 @@ def _open_pil(path, max_pixels):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies
             return Image.open(path, formats=IMAGE_FORMATS)
     except Image.DecompressionBombError as error:
-        raise _Refused(f"image file {path} declares more pixels than PIL accepts ({error}), more than the limit of "
-                       f"{max_pixels}; it is not decoded") from error
+        # PIL refuses headers past 2 x its MAX_IMAGE_PIXELS (179 MP) before the caller's limit is seen: the header
+        # is read again without PIL's check, so that `max_pixels` alone decides (and the message gives the size).
+        image = _open_pil_unchecked(path)
+        if image is None:
+            raise _Refused(f"image file {path} declares more pixels than PIL accepts ({error}), more than the limit "
+                           f"of {max_pixels}; it is not decoded") from error
+        return image
     except _DECODE_ERRORS as error:
         raise ValueError(f"cannot read the image header of {path}: not an image of the formats "
                          f"{', '.join(IMAGE_FORMATS)}, or a corrupt one ({type(error).__name__}: {error})") from error
+
+
+def _open_pil_unchecked(path):
+    """The lazy PIL image of `path` opened as Image.open does (its 16-byte prefix picks the format among
+    IMAGE_FORMATS) but without PIL's decompression-bomb check; None when no format reads its header."""
+    from PIL import Image
+
+    Image.init()
+    with open(path, "rb") as f:
+        prefix = f.read(16)
+    for name in IMAGE_FORMATS:
+        factory, accept = Image.OPEN.get(name, (None, None))
+        if factory is None or (accept is not None and not accept(prefix)):
+            continue
+        try:
+            return factory(path)
+        except _DECODE_ERRORS:
+            continue
+    return None
 
 
 @contextlib.contextmanager

@@ -128,6 +128,8 @@ def cmd_serve(args):
         require_dependencies()
         if args.eval:
             load_metrics(args.eval)
+        from mrcnn.app.disk import default_work_dir, prepare_work_dir
+        args.work = prepare_work_dir(args.work or default_work_dir())  # before the model loads: a bad folder fails fast
     except (ImportError, FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from None  # one line, "pbc.py serve: error: ..." (mrcnn/cli.py)
     config, weights = inference_config(args)
@@ -135,7 +137,7 @@ def cmd_serve(args):
     config.DETECTION_MIN_CONFIDENCE = min(args.floor, threshold)  # the model returns cells down to the floor
     model = inference_detector(config, weights, args)
     serve(model, ["BG"] + CLASS_NAMES, weights=weights, eval_dir=args.eval, threshold=threshold, host=args.host,
-          port=args.port, title="PBC Mask R-CNN", category_map=CATEGORY_MAP,
+          port=args.port, title="PBC Mask R-CNN", category_map=CATEGORY_MAP, work_dir=args.work,
           differential={"classes": WHITE_CELL_CLASSES, "label": "white cells"})
     return 0
 
@@ -208,6 +210,9 @@ def build_parser():
     p.add_argument("--eval", default=None,
                    help="an evaluate --out folder (or its metrics.json) for the model card; default: a metrics.json "
                         "beside the weights, if any")
+    p.add_argument("--work", default=None,
+                   help="folder where batches are kept (images, cells, corrections), so that a restart loses nothing "
+                        "(default: $MRCNN_WORK_DIR, else the user's data folder, e.g. ~/.local/share/mrcnn/work)")
     p.add_argument("--floor", type=float, default=0.05,
                    help="lowest score the model returns: the page's threshold slider goes down to it (default 0.05)")
     add_model_options(p, training=False)

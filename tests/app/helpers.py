@@ -79,8 +79,10 @@ def png_bytes(height=40, width=48, seed=0, first_pixel=None, fmt="PNG"):
     return buffer.getvalue()
 
 
-def upload(client, batch, name, data, **kwargs):
-    return client.post(f"/api/batches/{batch}/images", params={"name": name}, content=data, **kwargs)
+def upload(client, batch, name, data, order=None, **kwargs):
+    """POST one image file; `order`: its place in the page's list (?order=)."""
+    params = {"name": name} if order is None else {"name": name, "order": order}
+    return client.post(f"/api/batches/{batch}/images", params=params, content=data, **kwargs)
 
 
 def wait_done(client, batch, timeout=120):

@@ -7,6 +7,7 @@ the tests are skipped with the reason.
 """
 
 import base64
+import json
 import os
 import pathlib
 import shutil
@@ -225,4 +226,135 @@ def test_scale_and_unlike_training_flag_are_shown(browser, reporting_url):
         "fetch(arguments[0]).then((r) => r.text()).then(arguments[arguments.length - 1]);", link)
     assert csv_text.splitlines()[0].endswith(",total,pixel_size_um,red_cell_px,scale_factor,scale_source,"
                                              "unlike_training,unlike_score")
+    _no_script_errors(browser)
+
+
+def test_scores_are_rounded_down_and_messages_agree_in_number(browser, url):
+    _open(browser, url)
+    assert "GIF" in browser.find_element("id", "limits").text
+    shown = browser.execute_script("return [fmtScore(0.9994), fmtScore(0.9994, 3), fmtScore(0.75), fmtScore(0.749),"
+                                   " fmtScore(0.5)]")
+    assert shown == ["0.99", "0.999", "0.75", "0.74", "0.50"]
+    assert browser.execute_script("return tooManyText(2, 1, 6)") == (
+        "2 files were dropped, but a batch holds at most 6 images: the first 1 is added, the other 1 is not. "
+        "Download this batch's results and start a new batch for the rest.")
+    assert browser.execute_script("return tooManyText(1, 0, 6)").startswith(
+        "1 file was dropped, but a batch holds at most 6 images: none is added.")
+    _no_script_errors(browser)
+
+
+def test_a_reload_reopens_the_batch_and_earlier_batches_are_listed(browser, url, tmp_path):
+    _open(browser, url)
+    _drop(browser, [("kept.png", png_bytes(seed=9))])
+    _wait(browser, lambda d: _settled(d, 1), what="the detection")
+    batch = browser.execute_script("return document.body.dataset.batch")
+    assert browser.current_url.endswith(f"#batch={batch}")
+    browser.refresh()
+    _open(browser, browser.current_url)
+    _wait(browser, lambda d: _settled(d, 1), what="the reopened batch")
+    assert browser.execute_script("return document.body.dataset.batch") == batch
+    assert _statuses(browser)[0][:2] == ("kept.png", "done") and _counts(browser)["neutrophil"] == "1"
+
+    browser.find_element("id", "new-batch").click()
+    _wait(browser, lambda d: d.execute_script("return document.body.dataset.batch") != batch, what="a new batch")
+    assert _statuses(browser) == []
+    _wait(browser, lambda d: d.find_elements("css selector", f"#earlier-list button[data-batch='{batch}']"),
+          what="the earlier batch in the list")
+    browser.find_element("css selector", "#earlier summary").click()
+    browser.find_element("css selector", f"#earlier-list button[data-batch='{batch}']").click()
+    _wait(browser, lambda d: _settled(d, 1) and d.execute_script("return document.body.dataset.batch") == batch,
+          what="the batch reopened from the list")
+    assert _counts(browser)["neutrophil"] == "1"
+    _no_script_errors(browser)
+
+
+def _keys(driver, *keys):
+    """Press keys as a technologist does, on the page (not in a field); wait until the server has every change."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    for key in keys:
+        ActionChains(driver).send_keys(key).perform()
+    _wait(driver, lambda d: d.execute_script("return (document.body.dataset.unsent || '0') === '0'"),
+          what="the changes to reach the server")
+
+
+def _drag_box(driver, box):
+    """Drag a box (y1, x1, y2, x2 in the image's pixels) on the overlay, as with a mouse."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    canvas = driver.find_element("id", "overlay")
+    scale, width, height = driver.execute_script(
+        "const r = document.getElementById('overlay').getBoundingClientRect(); return [state.scale, r.width, r.height]")
+    y1, x1, y2, x2 = (v * scale for v in box)
+    ActionChains(driver).move_to_element_with_offset(canvas, int(x1 - width / 2), int(y1 - height / 2)) \
+        .click_and_hold().move_by_offset(int(x2 - x1), int(y2 - y1)).release().perform()
+
+
+def _verified(driver):
+    rows = driver.find_elements("css selector", "#counts tbody tr[data-class]")
+    return {r.get_attribute("data-class"): r.find_element("css selector", "td.verified").text for r in rows
+            if r.get_attribute("data-class")}
+
+
+def _fetch(driver, link_id):
+    """The text of the file a download link of the page points to."""
+    link = driver.find_element("id", link_id).get_attribute("href")
+    return driver.execute_async_script(
+        "fetch(arguments[0]).then((r) => r.text()).then(arguments[arguments.length - 1]);", link)
+
+
+def test_verify_with_the_keyboard_reclassify_add_and_delete(browser, url):
+    """The whole loop: upload, verify with the keyboard, reclassify, add and delete a cell, export the differential
+    and the COCO corrections, reload the page and find the batch again."""
+    from selenium.webdriver.common.keys import Keys
+    _open(browser, url)
+    assert [k.text for k in browser.find_elements("css selector", "#classes .chip kbd")] == ["1", "2", "3"]
+    _drop(browser, [("one.png", png_bytes(seed=1)), ("two.png", png_bytes(seed=2))])
+    _wait(browser, lambda d: _settled(d, 2), what="the detections")
+    browser.find_element("css selector", "#images li[data-key] .name").click()  # one.png (the first to finish is shown)
+    _wait(browser, lambda d: "Cell 1 of 2: neutrophil" in d.find_element("id", "review-cell").text,
+          what="the first cell under review")
+    _keys(browser, "9", "q")  # no class 9 here, no key q: nothing happens
+    assert browser.find_element("id", "review-summary").text == "0 of 4 cells verified · 0 changed"
+    _keys(browser, Keys.ENTER)  # one.png: the neutrophil 0.92 is right
+    assert "Cell 2 of 2: lymphocyte" in browser.find_element("id", "review-cell").text
+    _keys(browser, "3")  # the lymphocyte 0.81 is a platelet; the review goes on to two.png
+    _wait(browser, lambda d: d.find_element("css selector", "#images li.selected .name").text == "two.png",
+          what="the next image")
+    _keys(browser, "x")  # two.png's neutrophil is not a cell
+    _keys(browser, "b")
+    assert "drag a box" in browser.find_element("id", "review-cell").text
+    _drag_box(browser, (22, 24, 36, 44))
+    _wait(browser, lambda d: "press its class key" in d.find_element("id", "review-cell").text, what="the box")
+    _keys(browser, "2")  # the missed cell is a lymphocyte
+    _wait(browser, lambda d: len(d.find_elements("css selector", "#cells tbody tr")) == 3, what="the added cell")
+    assert [(r.get_attribute("data-review"), r.find_element("css selector", "td.verified").text)
+            for r in browser.find_elements("css selector", "#cells tbody tr")] == [
+        ("not_cell", "✓ not a cell"), ("", "–"), ("added", "✓ added")]
+    assert _counts(browser) == {"neutrophil": "2", "lymphocyte": "2", "platelet": "0"}  # the model's, at 0.75
+    assert _verified(browser) == {"neutrophil": "1", "lymphocyte": "2", "platelet": "1"}
+    summary = browser.find_element("id", "review-summary")
+    assert summary.text == "4 of 5 cells verified · 3 changed (1 not a cell)"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "web_page_verify.png"))
+
+    differential = _fetch(browser, "dl-differential").splitlines()
+    assert differential[1:4] == ["neutrophil,2,50.0,1,33.3,white cells", "lymphocyte,2,50.0,2,66.7,white cells",
+                                 "white cells,4,100.0,3,100.0,"]
+    assert differential[-4:] == ["cells verified,,,4,,", "cells changed,,,3,,", "not a cell,,,1,,", "images,,,2,,"]
+    corrections = json.loads(_fetch(browser, "dl-corrections"))
+    assert [(a["image_id"], a["category_id"], a["verification"]["status"]) for a in corrections["annotations"]] == [
+        (1, 1, "accepted"), (1, 3, "reclassified"), (2, 2, "pending"), (2, 2, "added")]
+    assert [(c["what"], c["from"], c["to"]) for c in corrections["changes"]] == [
+        ("accept", "neutrophil", "neutrophil"), ("class", "lymphocyte", "platelet"),
+        ("not_cell", "neutrophil", "not a cell"), ("add", "none", "lymphocyte")]
+    batch = browser.execute_script("return document.body.dataset.batch")
+
+    _keys(browser, "p", "p", "z")  # from the added cell back to the neutrophil: undo "not a cell"
+    _wait(browser, lambda d: _verified(d)["neutrophil"] == "2", what="the undo")
+    browser.refresh()  # everything is on the server: the reopened batch shows the same review
+    _wait(browser, lambda d: _settled(d, 2) and d.find_element("id", "review-summary").text, what="the reload")
+    assert browser.execute_script("return document.body.dataset.batch") == batch
+    assert _verified(browser) == {"neutrophil": "2", "lymphocyte": "2", "platelet": "1"}
+    assert browser.find_element("id", "review-summary").text == "3 of 5 cells verified · 2 changed"
+    _wait(browser, lambda d: d.find_elements("css selector", f"#earlier-list button[data-batch='{batch}']"),
+          what="the batch among the earlier batches")
     _no_script_errors(browser)

@@ -104,7 +104,7 @@ def pbc_run(tmp_path_factory):
     return logs, weights
 
 
-def test_pbc_serve_builds_detects_model_floor_and_card(pbc_run, monkeypatch):
+def test_pbc_serve_builds_detects_model_floor_and_card(pbc_run, monkeypatch, tmp_path):
     import uvicorn
 
     from samples.pbc import pbc
@@ -112,9 +112,11 @@ def test_pbc_serve_builds_detects_model_floor_and_card(pbc_run, monkeypatch):
     logs, weights = pbc_run
     captured = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: captured.update(app=app, **kwargs))
+    monkeypatch.setenv("MRCNN_WORK_DIR", str(tmp_path / "default work"))  # the user's data folder in real use
     assert pbc.main(["serve", "--weights", "last", "--logs", str(logs), "--port", "8123"] + TINY) == 0
     assert captured["host"] == "127.0.0.1" and captured["port"] == 8123
     service = captured["app"].state.service
+    assert service.work_dir == str(tmp_path / "default work") and not service.temporary
     assert service.model.config.DETECTION_MIN_CONFIDENCE == 0.05  # the floor; the paper's 0.75 is the slider's start
     assert service.model.config.BACKBONE == "tiny" and service.model.config.IMAGE_MAX_DIM == 64
     with TestClient(captured["app"], base_url=BASE) as client:
@@ -131,17 +133,21 @@ def test_pbc_serve_builds_detects_model_floor_and_card(pbc_run, monkeypatch):
 
     monkeypatch.chdir(logs)
     assert pbc.main(["serve", "--weights", str(weights), "--min-confidence", "0.5", "--floor", "0.2",
-                     "--eval", str(weights.parent)] + TINY) == 0
+                     "--eval", str(weights.parent), "--work", str(tmp_path / "lab")] + TINY) == 0
+    assert captured["app"].state.service.work_dir == str(tmp_path / "lab")
     assert captured["app"].state.service.threshold == 0.5
     assert captured["app"].state.service.model.config.DETECTION_MIN_CONFIDENCE == 0.2
 
 
-def test_pbc_serve_reports_bad_options(tmp_path, capsys):
+def test_pbc_serve_reports_bad_options(tmp_path, capsys, monkeypatch):
     from samples.pbc import pbc
+    monkeypatch.setenv("MRCNN_WORK_DIR", str(tmp_path / "work"))
+    (tmp_path / "a file").write_text("x")
     with pytest.raises(SystemExit) as info:
         pbc.main(["serve", "--help"])
     assert info.value.code == 0 and "usage: pbc.py serve" in capsys.readouterr().out
-    for argv, expected in ((["--eval", str(tmp_path)], "no metrics.json"), (["--logs", str(tmp_path)], "Train first")):
+    for argv, expected in ((["--eval", str(tmp_path)], "no metrics.json"), (["--logs", str(tmp_path)], "Train first"),
+                           (["--work", str(tmp_path / "a file")], "cannot be used")):
         with pytest.raises(SystemExit) as info:  # one line on stderr, exit status 2 (mrcnn/cli.py)
             pbc.main(["serve"] + argv + TINY)
         assert info.value.code == 2

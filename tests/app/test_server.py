@@ -262,8 +262,11 @@ def test_nothing_is_written_outside_the_app_folder(make_client, tmp_path, monkey
     images = wait_done(client, batch)
     assert [i["name"] for i in images] == ["escape.png", "passwd", "win.png", "c.png", "nul.png", "image"]
     assert os.listdir(work) == []
-    (app_dir,) = os.listdir(temp)  # the app's own folder, empty between uploads
-    assert app_dir.startswith("mrcnn-app-") and os.listdir(temp / app_dir) == []
+    (app_dir,) = os.listdir(temp)  # the app's own work folder: uploads/ empty between uploads, the batch's files
+    assert app_dir.startswith("mrcnn-app-") and sorted(os.listdir(temp / app_dir)) == ["batches", "uploads"]
+    assert os.listdir(temp / app_dir / "uploads") == []
+    assert sorted(os.listdir(temp / app_dir / "batches" / batch)) == sorted(
+        ["batch.json"] + [f"{i}{suffix}" for i in range(1, 7) for suffix in (".json", ".png")])
     client.__exit__(None, None, None)  # shutting down removes it
     assert os.listdir(temp) == []
 
@@ -271,14 +274,15 @@ def test_nothing_is_written_outside_the_app_folder(make_client, tmp_path, monkey
 def test_unknown_batches_images_and_parameters(make_client):
     client = make_client(limits=Limits(max_batches=2))
     first = _batch(client)
-    missing = client.get("/api/batches/nope")
-    assert missing.status_code == 404 and "start a new batch" in missing.json()["error"]
+    for missing in ("nope", "a..b", "A" * 16):  # not an id of ours, no such folder
+        response = client.get(f"/api/batches/{missing}")
+        assert response.status_code == 404 and "start a new batch" in response.json()["error"], missing
     assert client.get(f"/api/batches/{first}/images/9").status_code == 404
     for bad in ("abc", "2", "-0.1", "nan"):
         response = client.get(f"/api/batches/{first}/counts.csv", params={"min_score": bad})
         assert response.status_code == 400 and "min_score" in response.json()["error"]
     _batch(client), _batch(client)
-    assert client.get(f"/api/batches/{first}").status_code == 404  # the oldest of 3 is forgotten
+    assert client.get(f"/api/batches/{first}").status_code == 200  # past max_batches in memory, still there
     assert client.get("/no/such/page").json() == {"error": "nothing at /no/such/page", "detail": None}
     assert client.put("/api/batches").status_code == 405
 
@@ -330,3 +334,46 @@ def test_one_cell_is_counted_once_and_its_other_classes_are_its_alternatives(mak
                  overlays=False)
     assert _rows((tmp_path / "out" / "counts.csv").read_text())[1][1:] == ["1", "1", "0", "2"]
     assert len(json.loads((tmp_path / "out" / "results.json").read_text())) == 4
+
+
+def test_an_image_past_pils_own_limit_gets_the_too_many_pixels_message(make_client):
+    from tests.data.test_image_io import _png_header
+    client = make_client()
+    batch = _batch(client)
+    for width, height, megapixels in ((20000, 10000, "200"), (5000, 4000, "20")):  # past PIL's 179 MP, and below
+        response = upload(client, batch, "giant.png", _png_header(width, height))
+        assert response.status_code == 413, response.text
+        assert response.json()["error"] == (f"giant.png is {width} x {height} pixels ({megapixels} megapixels); an "
+                                            "image may have at most 16 megapixels")
+
+
+def test_the_accepted_formats_are_stated_with_gif(make_client):
+    client = make_client()
+    assert client.get("/api/model").json()["formats"] == "JPEG, PNG, TIFF, BMP, WebP or GIF"
+    batch = _batch(client)
+    assert upload(client, batch, "a.gif", png_bytes(fmt="GIF")).status_code == 202
+    assert wait_done(client, batch)[0]["status"] == "done"
+
+
+def test_downloads_follow_the_pages_order_not_the_arrival_order(make_client):
+    client = make_client()
+    batch = _batch(client)
+    for name, order in (("third.png", 7), ("first.png", 2), ("unordered.png", None), ("second.png", 5)):
+        assert upload(client, batch, name, png_bytes(), order=order).status_code == 202
+    wait_done(client, batch)
+    rows = _rows(client.get(f"/api/batches/{batch}/counts.csv").text)
+    assert [row[0] for row in rows[1:]] == ["first.png", "second.png", "third.png", "unordered.png"]
+    results = json.loads(client.get(f"/api/batches/{batch}/results.json").text)
+    assert [r["image_id"] for r in results][::2] == ["first.png", "second.png", "third.png", "unordered.png"]
+    for bad in ("-1", "x", "1.5", "9999999999"):
+        response = upload(client, batch, "b.png", png_bytes(), order=bad)
+        assert response.status_code == 400 and response.json()["error"].startswith("order must be a whole number")
+
+
+def test_the_card_names_the_dataset_not_its_path():
+    from mrcnn.app.card import dataset_name
+    assert dataset_name("../shared/data/pbc") == "pbc"
+    assert dataset_name("../shared/data/pbc/") == "pbc"
+    assert dataset_name("C:\\data\\raabin") == "raabin"
+    assert dataset_name("synthetic") == "synthetic"
+    assert dataset_name("..") == ".." and dataset_name(None) is None and dataset_name("") == ""

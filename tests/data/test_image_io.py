@@ -129,6 +129,15 @@ def test_huge_headers_are_refused_without_decoding(tmp_path, make):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 200 * 1024
 
 
+@pytest.mark.parametrize("make", [_png_header, _bmp_header])
+def test_headers_past_pils_own_bomb_limit_are_judged_by_max_pixels(tmp_path, make):
+    """PIL refuses headers past 179 MP by itself; the caller's max_pixels decides instead, and the size is named."""
+    path = _write(tmp_path, "wide.img", make(20000, 10000))  # 200 MP
+    assert read_image_size(path, max_pixels=2 ** 62) == (20000, 10000)
+    message = _expect_value_error(path, lambda p: read_image_size(p, max_pixels=16_000_000))
+    assert "declares 20000 x 10000 = 200000000 pixels, more than the limit of 16000000" in message
+
+
 @pytest.mark.parametrize("make", [_png_header, _bmp_header, _tiff_with_size])
 def test_header_limit_and_zero_sizes(tmp_path, make):
     wide = _write(tmp_path, "wide.img", make(12000, 9000))  # 108 MP: below PIL's own error, above ours

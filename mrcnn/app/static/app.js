@@ -16,6 +16,8 @@ const RETRY_MS = 1500;     // after a 503 "busy" answer
 const state = {
   info: null, batch: null, items: [], selected: null, threshold: 0.75, hidden: new Set(), highlight: null,
   polling: false, nextKey: 1,
+  current: null, drawing: null, scale: 1,  // the cell under review, a new cell's box being drawn (review.js)
+  sending: Promise.resolve(), unsent: 0,   // review requests, sent one after another
 };
 
 // ---- server ------------------------------------------------------------------------------------------------------
@@ -55,25 +57,81 @@ async function start() {
   slider.value = String(info.threshold);
   $("threshold-value").textContent = fmt(info.threshold, 2);
   const l = info.limits;
-  $("limits").textContent = `JPEG, PNG, TIFF, BMP or WebP · at most ${megabytes(l.max_bytes)} and ` +
+  $("limits").textContent = `${info.formats} · at most ${megabytes(l.max_bytes)} and ` +
     `${Number((l.max_pixels / 1e6).toPrecision(3))} megapixels per image · at most ${l.max_images} images per batch`;
+  $("work-note").textContent = info.work_dir
+    ? `Images go only to this local server. Every batch, with its cells and corrections, is kept in ${info.work_dir} ` +
+      "until that folder is removed: closing the page or restarting the server loses nothing."
+    : "Images go only to this local server, which keeps them in a temporary folder until it stops.";
   renderCard();
   renderChips();
-  await newBatch();
+  const asked = new URLSearchParams(window.location.hash.slice(1)).get("batch");
+  if (!asked || !(await openBatch(asked))) await newBatch();
+  listBatches();
+}
+
+function showBatch(batch, items) {
+  state.batch = batch;
+  state.items = items;
+  state.selected = null;
+  window.history.replaceState(null, "", `#batch=${batch}`);  // a reload of the page reopens this batch
+  document.body.dataset.batch = batch;  // for tests and scripts: the page is ready for files
+  $("banner").hidden = true;
+  renderAll();
 }
 
 async function newBatch() {
+  let batch;
   try {
-    state.batch = (await api("/api/batches", { method: "POST" })).batch;
+    batch = (await api("/api/batches", { method: "POST" })).batch;
   } catch (error) {
     showBanner(`A new batch could not be started: ${error.message}`);
     return;
   }
-  document.body.dataset.batch = state.batch;  // for tests and scripts: the page is ready for files
-  state.items = [];
-  state.selected = null;
-  $("banner").hidden = true;
-  renderAll();
+  showBatch(batch, []);
+}
+
+async function openBatch(batch) {
+  // An earlier batch from the work folder: its images in the page's order, the finished ones with their cells.
+  let status;
+  try {
+    status = await api(`/api/batches/${encodeURIComponent(batch)}`);
+  } catch (error) {
+    showBanner(`That batch could not be opened: ${error.message}`);
+    return false;
+  }
+  // New uploads go after the batch's images in the downloads (their order is the page's key, see upload()).
+  state.nextKey = Math.max(state.nextKey, ...status.images.map((s) => (s.order === null ? 0 : s.order) + 1));
+  const items = status.images.map((s) => ({ key: state.nextKey++, id: s.id, name: s.name,
+    status: s.status === "done" ? "loading" : s.status, 
+    position: s.position, width: s.width, height: s.height, error: s.error, progress: 1 }));
+  showBatch(batch, items);
+  await Promise.all(items.filter((i) => i.status === "loading").map((i) => loadCells(i)));
+  if (items.some((i) => i.status === "queued" || i.status === "detecting")) poll();
+  return true;
+}
+
+async function listBatches() {
+  // The work folder's batches with images, newest first; the one shown is marked.
+  let batches = [];
+  try {
+    batches = (await api("/api/batches")).batches;
+  } catch (error) {
+    return;  // the list is a convenience: the page works without it
+  }
+  const list = $("earlier-list");
+  list.replaceChildren();
+  for (const b of batches) {
+    const when = new Date(1000 * (b.updated || b.created)).toLocaleString();
+    const names = b.names.join(", ") + (b.images > b.names.length ? ", …" : "");
+    const button = el("button", { type: "button", class: "ghost earlier", "data-batch": b.id },
+      el("strong", { text: `${plural(b.images, "image", "images")}` }), ` · ${when}`,
+      el("span", { class: "small muted", text: `${names}${b.changes ? ` · ${plural(b.changes, "change", "changes")}` : ""}` }));
+    button.setAttribute("aria-current", String(b.id === state.batch));
+    button.addEventListener("click", async () => { await openBatch(b.id); listBatches(); });
+    list.append(el("li", {}, button));
+  }
+  $("earlier").hidden = !batches.length;
 }
 
 // ---- adding and uploading images -----------------------------------------------------------------------------------
@@ -85,9 +143,7 @@ function addFiles(fileList) {
   const max = state.info.limits.max_images;
   const room = Math.max(0, max - state.items.length);
   if (files.length > room) {
-    showBanner(`${files.length} files were dropped, but a batch holds at most ${max} images: ` +
-      (room ? `the first ${room} are added, the other ${files.length - room} are not. ` : "none is added. ") +
-      "Download this batch's results and start a new batch for the rest.");
+    showBanner(tooManyText(files.length, room, max));
   }
   for (const file of files.slice(0, room)) {
     const item = { key: state.nextKey++, file, name: file.name || "image", status: "waiting", progress: 0 };
@@ -125,7 +181,7 @@ function upload(item) {
   const batch = state.batch;
   item.status = "uploading";
   const xhr = new XMLHttpRequest();
-  xhr.open("POST", `/api/batches/${batch}/images?name=${encodeURIComponent(item.name)}`);
+  xhr.open("POST", `/api/batches/${batch}/images?name=${encodeURIComponent(item.name)}&order=${item.key}`);
   xhr.setRequestHeader("Content-Type", "application/octet-stream");
   xhr.upload.onprogress = (e) => {
     if (e.lengthComputable) { item.progress = e.loaded / e.total; renderItem(item); }
@@ -192,6 +248,7 @@ async function poll() {
   } finally {
     state.polling = false;
   }
+  listBatches();
 }
 
 function loadImage(src) {
@@ -211,9 +268,7 @@ async function loadCells(item) {
     item.seconds = detail.seconds;
     item.scale = detail.scale || null;  // present when the detector reports them (mrcnn/detector.py)
     item.unlike = detail.unlike_training || null;
-    await Promise.all(item.cells.map(async (cell) => {
-      if (cell.mask) cell.tinted = tint(await loadImage(cell.mask.png), colorOf(cell.class_id));
-    }));
+    await Promise.all(item.cells.map(loadMask));
     item.status = "done";
   } catch (error) {
     fail(item, `the results could not be shown: ${error.message}`);
@@ -222,19 +277,14 @@ async function loadCells(item) {
   renderAll();
 }
 
-function tint(maskImage, color) {
-  const canvas = el("canvas", { width: maskImage.width, height: maskImage.height });
-  const ctx = canvas.getContext("2d");
-  ctx.drawImage(maskImage, 0, 0);
-  ctx.globalCompositeOperation = "source-in";
-  ctx.fillStyle = color;
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
-  return canvas;
+async function loadMask(cell) {
+  if (cell.mask) cell.maskImage = await loadImage(cell.mask.png);  // tinted in its label's colour when drawn
 }
 
 // ---- wiring ------------------------------------------------------------------------------------------------------
 
 function wire() {
+  wireReview();
   const drop = $("drop");
   const picker = $("picker");
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -256,9 +306,17 @@ function wire() {
     renderAll();
   });
   for (const id of ["show-masks", "show-boxes", "show-labels"]) $(id).addEventListener("change", renderViewer);
-  $("new-batch").addEventListener("click", () => {
-    if (state.items.length && !window.confirm("Start a new batch? The images and counts of this one are cleared.")) return;
-    newBatch();
+  $("new-batch").addEventListener("click", async () => {
+    if (!state.items.length) return;  // this batch is still empty: it is the new batch
+    await newBatch();
+    listBatches();
+  });
+  // Everything finished is on the server; what is still on its way would be lost with the page: ask first.
+  window.addEventListener("beforeunload", (e) => {
+    if (state.unsent || inFlight() || state.items.some((i) => i.status === "waiting")) {
+      e.preventDefault();
+      e.returnValue = "";
+    }
   });
   $("banner-close").addEventListener("click", () => { $("banner").hidden = true; });
   $("card-toggle").addEventListener("click", () => {

@@ -21,15 +21,45 @@ const el = (tag, props = {}, ...children) => {
 const colorOf = (classId) => classId - 1 < PALETTE.length ? PALETTE[classId - 1]
   : `hsl(${(classId * 137.5) % 360}, 70%, 45%)`;
 const fmt = (v, digits = 3) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+// A score rounded down, so that 0.9994 reads 0.99, never "1.00" (no model is that sure), and a score shown at the
+// threshold's digits never reads above the threshold when it is below it.
+const fmtScore = (v, digits = 2) => (v === null || v === undefined ? "–"
+  : (Math.floor(Number(v) * 10 ** digits + 1e-9) / 10 ** digits).toFixed(digits));
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+const isAre = (n) => (n === 1 ? "is" : "are");
+
+function tooManyText(dropped, room, max) {
+  // The banner for a drop of more files than the batch has room for.
+  return `${plural(dropped, "file was", "files were")} dropped, but a batch holds at most ${max} images: ` +
+    (room ? `the first ${room} ${isAre(room)} added, the other ${dropped - room} ${isAre(dropped - room)} not. `
+      : "none is added. ") + "Download this batch's results and start a new batch for the rest.";
+}
 const megabytes = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MB` : `${Math.round(n / 1024)} KB`);
 
 // ---- what is shown -----------------------------------------------------------------------------------------------
 
 // A detection on a cell already counted (same_cell_as: mrcnn/counting.py) is that cell's alternative class, never a
 // cell of its own: it scores lower than its cell, so it is hidden at every threshold and listed beside its cell.
-const visible = (cell) => cell.score >= state.threshold && (cell.same_cell_as === null || cell.same_cell_as === undefined);
+// The rest mirrors mrcnn/app/review.py: a cell is shown when it scores at least the threshold, or a technologist
+// reviewed it (at any threshold), or added it; its label is the class reviewed, else the model's.
+const isCell = (cell) => cell.same_cell_as === null || cell.same_cell_as === undefined;
+const isAdded = (cell) => cell.source === "added";
+const visible = (cell) => isCell(cell) && (isAdded(cell) || Boolean(cell.review) || cell.score >= state.threshold);
+const inPre = (cell) => isCell(cell) && !isAdded(cell) && cell.score >= state.threshold;
+const NOT_A_CELL = "not a cell", UNIDENTIFIED = "unidentified";
+const labelOf = (cell) => {
+  if (!cell.review) return cell.class_name;
+  if (cell.review.status === "not_cell") return NOT_A_CELL;
+  if (cell.review.status === "unidentified") return UNIDENTIFIED;
+  return cell.review.class_name;
+};
+const inVerified = (cell) => visible(cell) && labelOf(cell) !== NOT_A_CELL;
+const labelId = (cell) => state.info.class_names.indexOf(labelOf(cell)) + 1;  // 0: not a class
+const labelColor = (cell) => (labelId(cell) ? colorOf(labelId(cell)) : "#8a8f98");
+const REVIEW_TEXT = { accepted: "✓ accepted", reclassified: "✓ reclassified", not_cell: "✓ not a cell",
+  unidentified: "✓ unidentified", added: "✓ added" };
 const alternativesText = (cell) => (cell.alternatives || []).filter((a) => a.score >= state.threshold)
-  .map((a) => `${a.class_name} ${fmt(a.score, 2)}`).join(", ");
+  .map((a) => `${a.class_name} ${fmtScore(a.score)}`).join(", ");
 
 function renderAll() {
   renderList();
@@ -45,6 +75,7 @@ function statusText(item) {
     case "queued": return item.position ? `queued: ${item.position} image${item.position > 1 ? "s" : ""} ahead`
       : "queued: next";
     case "detecting": return "detecting cells…";
+    case "loading": return "loading its cells…";
     case "done": return item.seconds < 1 ? `done in ${Math.round(item.seconds * 1000)} ms`
       : `done in ${fmt(item.seconds, 1)} s`;
     default: return item.error || "failed";
@@ -52,7 +83,8 @@ function statusText(item) {
 }
 
 function progressOf(item) {
-  return { waiting: 0, uploading: 0.3 * item.progress, queued: 0.35, detecting: 0.4, done: 1, failed: 1 }[item.status];
+  return { waiting: 0, uploading: 0.3 * item.progress, queued: 0.35, detecting: 0.4, loading: 0.9, done: 1,
+    failed: 1 }[item.status];
 }
 
 function renderItem(item) {
@@ -62,14 +94,16 @@ function renderItem(item) {
       el("span", { class: "name" }), el("span", { class: "n" }), el("div", { class: "bar" }, el("span")),
       el("span", { class: "status", role: "status" }), el("span", { class: "flag", hidden: true }));
     li.addEventListener("click", () => select(item));
-    li.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(item); } });
+    li.addEventListener("keydown", (e) => {  // on the image shown, Enter is the review's "accept" (review.js)
+      if ((e.key === "Enter" || e.key === " ") && item !== state.selected) { e.preventDefault(); select(item); }
+    });
     $("images").append(li);
   }
   li.dataset.status = item.status;
   li.classList.toggle("selected", item === state.selected);
   li.querySelector(".name").textContent = item.name;
   li.querySelector(".name").title = item.name;
-  const n = item.status === "done" ? item.cells.filter(visible).length : null;
+  const n = item.status === "done" ? item.cells.filter(inVerified).length : null;
   li.querySelector(".n").textContent = n === null ? "" : `${n} cell${n === 1 ? "" : "s"}`;
   li.querySelector(".bar > span").style.width = `${Math.round(progressOf(item) * 100)}%`;
   const status = li.querySelector(".status");
@@ -97,6 +131,8 @@ function renderList() {
 function select(item) {
   state.selected = item;
   state.highlight = null;
+  state.current = null;
+  state.drawing = null;
   renderList();
   renderViewer();
 }
@@ -106,10 +142,11 @@ function renderChips() {
   box.replaceChildren();
   state.info.class_names.forEach((name, i) => {
     const chip = el("button", { type: "button", class: "chip", "data-class": name },
-      el("span", { class: "swatch" }), name);
+      el("kbd", { text: i < 9 ? String(i + 1) : "" }), el("span", { class: "swatch" }), name);
     chip.style.setProperty("--swatch", colorOf(i + 1));
     chip.setAttribute("aria-pressed", String(!state.hidden.has(i + 1)));
-    chip.title = "Show or hide this class on the image";
+    chip.title = i < 9 ? `Show or hide this class on the image; key ${i + 1} gives a cell this class`
+      : "Show or hide this class on the image";
     chip.addEventListener("click", () => {
       if (state.hidden.has(i + 1)) state.hidden.delete(i + 1); else state.hidden.add(i + 1);
       chip.setAttribute("aria-pressed", String(!state.hidden.has(i + 1)));
@@ -126,88 +163,45 @@ function renderViewer() {
   $("figure").hidden = !shown;
   $("cells").hidden = !shown;
   if (!shown) return;
-  const cells = item.cells.filter(visible);
+  ensureCurrent(item);
+  const shownCells = shownList(item);
+  const verified = shownCells.filter(({ cell }) => cell.review).length;
   $("caption").replaceChildren(el("strong", { text: item.name }),
-    ` · ${item.width} x ${item.height} px · ${cells.length} of ${item.cells.length} detections at confidence ≥ ` +
-    `${fmt(state.threshold, 2)}`);
+    ` · ${item.width} x ${item.height} px · ${shownCells.length} cells at confidence ≥ ${fmt(state.threshold, 2)}` +
+    ` · ${verified} verified`);
   renderImageNotes(item);
   draw(item);
   const body = $("cells").querySelector("tbody");
   body.replaceChildren();
-  cells.forEach((cell, n) => {
+  shownCells.forEach(({ cell, index }, n) => {
     const [y1, x1, y2, x2] = cell.box;
-    const name = el("td", {}, el("span", { class: "dot" }), cell.class_name);
-    name.firstChild.style.setProperty("--swatch", colorOf(cell.class_id));
+    const label = labelOf(cell);
+    const name = el("td", {}, el("span", { class: "dot" }), label);
+    name.firstChild.style.setProperty("--swatch", labelColor(cell));
+    if (label !== cell.class_name && !isAdded(cell)) {
+      name.append(el("span", { class: "muted", text: ` (model: ${cell.class_name})` }));
+    }
     const others = alternativesText(cell);
     if (others) name.append(el("span", { class: "muted alternatives", text: ` (or ${others})` }));
-    const row = el("tr", { class: state.hidden.has(cell.class_id) ? "hidden-class" : "" },
-      el("td", { class: "num", text: String(n + 1) }), name, el("td", { class: "num", text: fmt(cell.score) }),
+    const current = state.current === index;
+    const row = el("tr", { class: [state.hidden.has(labelId(cell)) ? "hidden-class" : "", current ? "current" : ""]
+      .join(" ").trim(), "data-index": String(index), "data-review": cell.review ? cell.review.status : "" },
+      el("td", { class: "num", text: String(n + 1) }), name,
+      el("td", { class: "num", text: isAdded(cell) ? "–" : fmtScore(cell.score, 3) }),
+      el("td", { class: "verified", text: cell.review ? REVIEW_TEXT[cell.review.status] : "–" }),
       el("td", { text: `${x1}, ${y1}, ${x2 - x1}, ${y2 - y1}` }), el("td", { class: "num", text: String(cell.area) }));
+    if (current) row.setAttribute("aria-current", "true");
     row.addEventListener("mouseenter", () => { state.highlight = cell; draw(item); });
     row.addEventListener("mouseleave", () => { state.highlight = null; draw(item); });
+    row.addEventListener("click", () => { state.current = index; renderViewer(); });
     body.append(row);
   });
-  if (!cells.length) {
-    body.append(el("tr", {}, el("td", { colSpan: 5, class: "muted",
-      text: "No cell at this threshold: lower the confidence threshold to see weaker detections." })));
+  if (!shownCells.length) {
+    body.append(el("tr", {}, el("td", { colSpan: 6, class: "muted",
+      text: "No cell at this threshold: lower the confidence threshold to see weaker detections, or press b to " +
+        "add a cell the model missed." })));
   }
-}
-
-// ---- what the detector says of an image: its scale, and how unlike the training images it is ------------------------
-// (the records "scale" and "unlike_training" of mrcnn/detector.py; absent when the model does not report them)
-
-const isFlagged = (item) => item.status === "done" && Boolean(item.unlike) && item.unlike.unlike === true;
-
-function scaleText(scale) {
-  // Where the image's µm per pixel came from, and how the image was resized before the model saw it.
-  const size = scale.pixel_size_um;
-  if (scale.source === "none" || size === null || size === undefined) {
-    const reason = scale.reason || "no red cells could be measured";
-    return `Scale unknown: ${reason}; resized to the model's input as it came.`;
-  }
-  let from = "";
-  if (scale.source === "pixel size") from = " (the pixel size given)";
-  else if (scale.pooled_diameter_px) {
-    from = ` from the red cells of the set's images (their median: ${fmt(scale.pooled_diameter_px, 1)} px)`;
-  } else {
-    from = ` from ${scale.red_cells} red cell${scale.red_cells === 1 ? "" : "s"}` +
-      (scale.confident === false ? " (few, or uneven: an uncertain estimate)" : "");
-  }
-  const resized = scale.factor === null || scale.factor === undefined
-    ? "; not rescaled: resized to the model's input as it came"
-    : `, resized ×${fmt(scale.factor, 2)} to the model's scale`;
-  return `Scale: ${fmt(size, 3)} µm/px${from}${resized}.`;
-}
-
-function scorePair(score, cutoff) {
-  // The score and the cut-off with as few decimals (1 to 3) as tell them apart.
-  let digits = 1;
-  while (digits < 3 && fmt(score, digits) === fmt(cutoff, digits)) digits++;
-  return [fmt(score, digits), fmt(cutoff, digits)];
-}
-
-function flagText(unlike) {
-  const [score, cutoff] = scorePair(unlike.score, unlike.cutoff);
-  return `Unlike the images this model was trained on (score ${score} > ${cutoff}): check the cells by eye; ` +
-    "counts may be wrong.";
-}
-
-function scoreText(unlike) {
-  // The score of an image that is not flagged: below the cut-off, or with no cut-off to judge it by.
-  if (unlike.unlike === false) {
-    const [score, cutoff] = scorePair(unlike.score, unlike.cutoff);
-    return `Like the images this model was trained on (score ${score} ≤ ${cutoff}).`;
-  }
-  return `Unlike-training score ${fmt(unlike.score, 1)} (not judged: these weights have no cut-off; pbc.py evaluate ` +
-    "sets one).";
-}
-
-function renderImageNotes(item) {
-  const note = (id, text) => { $(id).textContent = text || ""; $(id).hidden = !text; };
-  note("image-flag", isFlagged(item) ? flagText(item.unlike) : "");
-  note("image-scale", item.scale ? scaleText(item.scale) : "");
-  const scored = item.unlike && !isFlagged(item) && typeof item.unlike.score === "number";
-  note("image-score", scored ? scoreText(item.unlike) : "");
+  renderReviewBar(item, shownCells);
 }
 
 function draw(item) {
@@ -225,13 +219,17 @@ function draw(item) {
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.imageSmoothingEnabled = true;
   ctx.drawImage(item.image, 0, 0, w, h);
-  const cells = item.cells.filter((c) => visible(c) && !state.hidden.has(c.class_id));
+  state.scale = scale;  // image px -> canvas px, for drawing a new cell's box (review.js)
+  const current = item.cells[state.current];
+  const cells = item.cells.filter((c) => visible(c) && !state.hidden.has(labelId(c)));
   const masks = $("show-masks").checked, boxes = $("show-boxes").checked, labels = $("show-labels").checked;
   for (const cell of cells) {
-    if (masks && cell.tinted) {
-      ctx.globalAlpha = cell === state.highlight ? 0.7 : 0.38;
-      ctx.drawImage(cell.tinted, cell.mask.x * scale, cell.mask.y * scale, cell.tinted.width * scale,
-        cell.tinted.height * scale);
+    if (masks && cell.maskImage && labelOf(cell) !== NOT_A_CELL) {
+      // The outline marks the cell; the tint stays light so that the cell's own colour (an eosinophil's orange
+      // granules, a basophil's purple ones) shows through it.
+      const tinted = tintedOf(cell, labelColor(cell));
+      ctx.globalAlpha = cell === state.highlight || cell === current ? MASK_TINT_HIGHLIGHT : MASK_TINT;
+      ctx.drawImage(tinted, cell.mask.x * scale, cell.mask.y * scale, tinted.width * scale, tinted.height * scale);
       ctx.globalAlpha = 1;
       ctx.drawImage(outline(cell, scale), cell.mask.x * scale - RING, cell.mask.y * scale - RING);
     }
@@ -240,14 +238,26 @@ function draw(item) {
   ctx.textBaseline = "top";
   for (const cell of cells) {
     const [y1, x1, y2, x2] = cell.box.map((v) => v * scale);
-    const color = colorOf(cell.class_id);
-    if (boxes || cell === state.highlight) {
+    const color = labelColor(cell);
+    const rejected = labelOf(cell) === NOT_A_CELL;
+    if (boxes || rejected || cell === state.highlight) {
       ctx.lineWidth = cell === state.highlight ? 3.5 : 2;
       ctx.strokeStyle = color;
+      ctx.setLineDash(rejected ? [4, 3] : []);
       ctx.strokeRect(x1 + 0.5, y1 + 0.5, x2 - x1 - 1, y2 - y1 - 1);
+      ctx.setLineDash([]);
+    }
+    if (cell === current) {  // the cell under review: a black and white frame around its box
+      ctx.lineWidth = 2;
+      for (const [dash, style] of [[[], "#000"], [[5, 5], "#fff"]]) {
+        ctx.setLineDash(dash);
+        ctx.strokeStyle = style;
+        ctx.strokeRect(x1 - 3.5, y1 - 3.5, x2 - x1 + 7, y2 - y1 + 7);
+      }
+      ctx.setLineDash([]);
     }
     if (labels) {
-      const text = `${cell.class_name} ${fmt(cell.score, 2)}`;
+      const text = `${labelOf(cell)}${isAdded(cell) ? "" : ` ${fmtScore(cell.score)}`}${cell.review ? " ✓" : ""}`;
       const tw = ctx.measureText(text).width + 8;
       const ty = y1 >= 17 ? y1 - 17 : y1;
       const tx = Math.min(Math.max(0, x1), w - tw);
@@ -259,10 +269,32 @@ function draw(item) {
       ctx.fillRect(tx, ty + 14, tw, 2);
     }
   }
+  drawNewBox(ctx, scale);
   canvas.dataset.drawn = String(cells.length);
 }
 
 const RING = 2;  // px of the mask's outline, drawn at the screen's scale so that it stays sharp
+const MASK_TINT = 0.12, MASK_TINT_HIGHLIGHT = 0.3;  // opacity of the mask's colour over the cell
+
+function tint(maskImage, color) {
+  const canvas = el("canvas", { width: maskImage.width, height: maskImage.height });
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(maskImage, 0, 0);
+  ctx.globalCompositeOperation = "source-in";
+  ctx.fillStyle = color;
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  return canvas;
+}
+
+function tintedOf(cell, color) {
+  // The cell's mask in `color` (made again when a review changes its class, with its outline).
+  if (cell.tintColor !== color) {
+    cell.tinted = tint(cell.maskImage, color);
+    cell.tintColor = color;
+    cell.ring = null;
+  }
+  return cell.tinted;
+}
 
 function outline(cell, scale) {
   // The mask's tinted copy drawn at scale, moved by RING px four ways, minus the mask itself: a ring around it.
@@ -281,123 +313,3 @@ function outline(cell, scale) {
   return ring;
 }
 
-function batchCounts() {
-  const names = state.info.class_names;
-  const counts = new Array(names.length).fill(0);
-  let images = 0;
-  for (const item of state.items) {
-    if (item.status !== "done") continue;
-    images++;
-    for (const cell of item.cells) if (visible(cell)) counts[cell.class_id - 1]++;
-  }
-  return { counts, images };
-}
-
-function renderCounts() {
-  const names = state.info.class_names;
-  const { counts, images } = batchCounts();
-  const total = counts.reduce((a, b) => a + b, 0);
-  const diff = state.info.differential;
-  const inBase = (name) => !diff || diff.classes.includes(name);
-  const base = names.reduce((sum, name, i) => sum + (inBase(name) ? counts[i] : 0), 0);
-  const label = diff ? diff.label : "all cells";
-  $("percent-head").textContent = diff ? `% of ${label}` : "%";
-  const body = $("counts").querySelector("tbody");
-  body.replaceChildren();
-  const row = (name, i, value, cls) => {
-    const cellName = el("td", {}, el("span", { class: "dot" }), name);
-    cellName.firstChild.style.setProperty("--swatch", colorOf(i + 1));
-    return el("tr", { class: cls, "data-class": name }, cellName, el("td", { class: "num count", text: String(counts[i]) }),
-      el("td", { class: "num percent", text: value }));
-  };
-  names.forEach((name, i) => {
-    if (inBase(name)) body.append(row(name, i, base ? `${(100 * counts[i] / base).toFixed(1)} %` : "–", ""));
-  });
-  if (diff) {
-    body.append(el("tr", { class: "sub", "data-class": "" }, el("td", { text: `${label[0].toUpperCase()}${label.slice(1)}` }),
-      el("td", { class: "num", text: String(base) }), el("td", { class: "num", text: base ? "100 %" : "–" })));
-    names.forEach((name, i) => {
-      if (!inBase(name)) {
-        body.append(row(name, i, base ? `${(100 * counts[i] / base).toFixed(1)} per 100` : "–", "other"));
-      }
-    });
-  }
-  const others = names.filter((name) => !inBase(name));
-  $("counts-others").textContent = diff && others.length
-    ? `${others.join(" and ")} ${others.length > 1 ? "are" : "is"} not part of the 100 %: ` +
-      `${others.length > 1 ? "they are" : "it is"} given per 100 ${label}.` : "";
-  $("counts").querySelector("tfoot").replaceChildren(el("tr", {}, el("td", { text: "All cells" }),
-    el("td", { class: "num", id: "total-count", text: String(total) }), el("td")));
-  const pending = state.items.filter((i) => !["done", "failed"].includes(i.status)).length;
-  const failed = state.items.filter((i) => i.status === "failed").length;
-  $("count-note").textContent = images
-    ? `${images} image${images === 1 ? "" : "s"} counted at confidence ≥ ${fmt(state.threshold, 2)}` +
-      (pending ? `; ${pending} still running` : "") + (failed ? `; ${failed} could not be used` : "") + "."
-    : (pending ? "Waiting for the first result…" : "No image detected yet.");
-  const flagged = state.items.filter(isFlagged).length;
-  $("count-flag").hidden = !flagged;
-  $("count-flag").textContent = flagged
-    ? `${flagged} of ${images} image${images === 1 ? "" : "s"} ${flagged === 1 ? "is" : "are"} unlike the images ` +
-      `this model was trained on: check ${flagged === 1 ? "its" : "their"} cells by eye; this count may be wrong.`
-    : "";
-}
-
-function renderDownloads() {
-  const ready = state.items.some((i) => i.status === "done");
-  const q = `min_score=${encodeURIComponent(state.threshold)}`;
-  for (const [id, file] of [["dl-csv", "counts.csv"], ["dl-json", "results.json"]]) {
-    const link = $(id);
-    link.classList.toggle("disabled", !ready);
-    link.setAttribute("aria-disabled", String(!ready));
-    if (ready) link.href = `/api/batches/${state.batch}/${file}?${q}`; else link.removeAttribute("href");
-  }
-}
-
-function renderCard() {
-  const card = state.info.card;
-  const e = card.evaluation;
-  const parts = [card.backbone && `${card.backbone} backbone`, card.image_size, `${card.classes.length} classes`,
-    card.epoch && `epoch ${card.epoch}`];
-  if (e && e.detection) parts.push(`mask mAP@0.5 ${fmt(e.detection["mAP@0.5"])} on ${e.images} ${e.dataset || ""} ${e.subset || ""} images`);
-  $("model-line").textContent = `${card.title}: ` + parts.filter(Boolean).join(" · ");
-  const box = $("card");
-  const dl = el("dl");
-  const add = (term, value) => { if (value !== undefined && value !== null && value !== "") dl.append(el("dt", { text: term }), el("dd", { text: String(value) })); };
-  add("Backbone", card.backbone);
-  add("Input size", card.image_size);
-  add("Classes", card.classes.join(", "));
-  add("Weights", card.weights);
-  add("Epoch", card.epoch);
-  add("Saved", card.saved);
-  add("Threshold", `starts at ${fmt(state.info.threshold, 2)}; the slider goes down to ${fmt(state.info.floor, 2)}`);
-  add("At most", card.max_detections && `${card.max_detections} detections per image`);
-  const columns = [el("div", {}, el("h2", { text: "Model" }), dl)];
-  if (e) {
-    const figures = el("dl");
-    const put = (term, value) => figures.append(el("dt", { text: term }), el("dd", { text: fmt(value) }));
-    for (const [k, v] of Object.entries(e.detection || {})) put(k, v);
-    for (const [k, v] of Object.entries(e.classification || {})) put(k, v);
-    const evalBox = el("div", {}, el("h2", { text: "Evaluation" }),
-      el("p", { class: "small muted", text: `${e.images} images of ${e.dataset || "?"} (${e.subset || "?"}); ` +
-        `${e.variant || ""}. From ${e.file}.` }), figures);
-    if (e.same_weights === false) {
-      evalBox.append(el("p", { class: "small warn", text: `This evaluation was made with ${e.weights}, not with ` +
-        "the weights loaded now: its figures may not describe this model." }));
-    }
-    columns.push(evalBox);
-    if (e.per_class && e.per_class.length) {
-      const table = el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "Class" }),
-        el("th", { class: "num", text: "AP@0.5" }), el("th", { class: "num", text: "Recall" }))));
-      const tbody = el("tbody");
-      for (const row of e.per_class) {
-        tbody.append(el("tr", {}, el("td", { text: row.class }), el("td", { class: "num", text: fmt(row["AP@0.5"]) }),
-          el("td", { class: "num", text: fmt(row.recall) })));
-      }
-      table.append(tbody);
-      columns.push(el("div", {}, el("h2", { text: "Per class" }), table));
-    }
-  } else {
-    columns.push(el("div", {}, el("h2", { text: "Evaluation" }), el("p", { class: "small muted", text: card.evaluation_note || "none" })));
-  }
-  box.replaceChildren(...columns);
-}
