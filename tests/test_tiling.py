@@ -288,3 +288,23 @@ def test_real_tiny_model_one_tile_equals_detect_and_a_field_gives_consistent_arr
         outside = result["masks"][:, :, i].copy()
         outside[y1:y2, x1:x2] = False
         assert not outside.any()
+
+
+def test_real_tiny_model_detect_resized_maps_to_the_original(tiny_model):
+    rng = np.random.default_rng(3)
+    small = rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    same = tiny_model.detect_resized([small], [small.shape])[0]
+    direct = tiny_model.detect([small])[0]
+    for key in direct:
+        np.testing.assert_array_equal(same[key], direct[key])
+    # the same detections on an original twice as large: boxes doubled (within the rounding), masks at 128 x 96,
+    # each covering about four times the pixels
+    twice = tiny_model.detect_resized([small], [(128, 96, 3)])[0]
+    assert twice["masks"].shape == (128, 96, len(direct["class_ids"])) and len(direct["class_ids"]) > 0
+    np.testing.assert_array_equal(twice["class_ids"], direct["class_ids"])
+    assert np.abs(twice["rois"] - 2 * direct["rois"]).max() <= 2
+    areas, doubled = direct["masks"].sum(axis=(0, 1)), twice["masks"].sum(axis=(0, 1))
+    big = areas >= 100  # large enough for the ratio to be near 4
+    assert big.any() and np.all(np.abs(doubled[big] / areas[big] - 4) < 0.6)
+    with pytest.raises(ValueError, match="2 images but 1 shapes"):
+        tiny_model.detect_resized([small, small], [small.shape])
