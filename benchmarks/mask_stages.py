@@ -95,39 +95,11 @@ def grow(box, factor, shape):
     return np.array([max(cy - h / 2, 0), max(cx - w / 2, 0), min(cy + h / 2, shape[0]), min(cx + w / 2, shape[1])])
 
 
-class MaskHead:
-    """The inference model's mask head run on boxes of one's choosing (pixel boxes of the original image)."""
-
-    def __init__(self, model):
-        import keras
-        kmodel = model.keras_model
-        align = kmodel.get_layer("roi_align_mask")
-        node = align._inbound_nodes[0]
-        inputs = node.input_tensors if hasattr(node, "input_tensors") else node.arguments.keras_tensors
-        self.features = keras.Model(kmodel.inputs, list(inputs[2:]))
-        self.align = align
-        self.layers = [kmodel.get_layer(name) for name in
-                       ["mrcnn_mask_merge_rois"] + [f"mrcnn_mask_{k}{i}" for i in range(1, 5)
-                                                    for k in ("conv", "bn", "relu")] + ["mrcnn_mask_deconv"]]
-        self.final = kmodel.get_layer("mrcnn_mask")
-        self.model = model
-
-    def __call__(self, image, boxes):
-        """(soft masks [len(boxes), h, w, K] of the head on the original-pixel `boxes` of `image`, the boxes
-        normalized in the molded image, its window, its side)."""
-        from mrcnn import utils
-        molded, metas, windows = self.model.mold_inputs([image])
-        anchors = self.model.get_anchors(molded.shape[1:3])[None]
-        maps = self.features({"input_image": molded, "input_image_meta": metas, "input_anchors": anchors})
-        window = windows[0]
-        scale = (window[2] - window[0]) / image.shape[0]
-        px = np.asarray(boxes, np.float64) * scale + np.array([window[0], window[1]] * 2)
-        normalized = utils.norm_boxes(px, molded.shape[1:3])[None].astype(np.float32)
-        pooled = self.align([normalized, metas.astype(np.float32)] + list(maps))
-        x = pooled
-        for layer in self.layers:
-            x = layer(x, training=False) if "bn" in layer.name else layer(x)
-        return np.asarray(self.final([x, pooled]))[0], normalized[0], window, molded.shape[1]
+def head_masks(head, image, boxes):
+    """(soft masks [N, h, w, K] of the mask head on the pixel `boxes` of `image`, their normalized boxes, the window,
+    the molded side): mrcnn/box_masks.py's BoxMaskHead."""
+    normalized, window, side = head.normalized(image, boxes)
+    return head.soft(image, normalized), normalized, window, side[0]
 
 
 WORST = 24  # cases on the contact sheet
@@ -186,7 +158,8 @@ def main(argv=None):
     from mrcnn.utils import extract_bboxes
     model = MaskRCNN("inference", config, args.logs)
     model.load_weights(args.weights)
-    head = MaskHead(model)
+    from mrcnn.box_masks import BoxMaskHead
+    head = BoxMaskHead(model)
     ids = list(dataset.image_ids)[:args.limit or None]
     rows, worst = [], []
     for n, image_id in enumerate(ids, 1):
@@ -207,7 +180,7 @@ def main(argv=None):
             continue
         overlaps = np.array([[iou(pred["masks"][..., d], gt_masks[..., g]) for g in range(len(gt_classes))]
                              for d in range(len(pred["class_ids"]))])
-        heads_gt = head(image, gt_boxes)
+        heads_gt = head_masks(head, image, gt_boxes)
         for g, cls in enumerate(gt_classes):
             d = int(np.argmax(overlaps[:, g]))
             gt, box = gt_masks[..., g], pred["rois"][d]
@@ -223,7 +196,7 @@ def main(argv=None):
             row["head_gt_box"] = iou(paste_aligned(heads_gt[0][g, ..., cls], heads_gt[1][g], *heads_gt[2:],
                                                    gt.shape), gt)
             grown = [grow(box, f, gt.shape) for f in GROW]
-            soft, normalized, window, side = head(image, grown)
+            soft, normalized, window, side = head_masks(head, image, grown)
             for k, f in enumerate(GROW):
                 row[f"head_x{f:g}"] = iou(paste_aligned(soft[k, ..., pcls], normalized[k], window, side, gt.shape),
                                           gt)

@@ -330,6 +330,15 @@ class MaskRCNN(InspectionMixin):
                 results.append({"rois": rois, "class_ids": class_ids, "scores": scores, "masks": masks})
         return results
 
+    def masks_for_boxes(self, image, boxes, class_ids):
+        """bool [H, W, N]: the mask head's mask of class `class_ids[i]` in the pixel box `boxes[i]` [N, (y1, x1, y2,
+        x2)] of `image` [H, W, C], pasted as `detect` pastes (mrcnn/box_masks.py): a mask for a box drawn by hand or
+        an annotation with boxes only."""
+        from mrcnn.box_masks import BoxMaskHead
+        if getattr(self, "_box_mask_head", None) is None:
+            self._box_mask_head = BoxMaskHead(self)
+        return self._box_mask_head(np.asarray(image), boxes, class_ids)
+
     def detect_molded(self, molded_images, image_metas, verbose=0):
         """Detect on images already molded (Matterport's API, for evaluation on molded dataset images).
 
