@@ -1,5 +1,5 @@
-"""Mask R-CNN on the PBC blood-cell dataset: annotate, pretrain, train, average, evaluate, detect, adapt, export,
-serve.
+"""Mask R-CNN on the PBC blood-cell dataset: annotate, pretrain, train, average, evaluate, detect, adapt, finetune,
+export, serve.
 
     python samples/pbc/pbc.py annotate --dataset ../shared/data/pbc --out pbc_annotations.json
     python samples/pbc/pbc.py train --dataset ../shared/data/pbc --annotations pbc_annotations.json \\
@@ -145,7 +145,7 @@ def cmd_serve(args):
 # ---- command line ----------------------------------------------------------------------------------------------------
 
 def build_parser():
-    from samples.pbc import adapt, average, export, pretrain, train
+    from samples.pbc import adapt, average, export, finetune, pretrain, train
     parser = argparse.ArgumentParser(prog="pbc.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true",
@@ -166,6 +166,7 @@ def build_parser():
     pretrain.add_parser(sub).set_defaults(func=pretrain.cmd_pretrain)
     average.add_parser(sub).set_defaults(func=average.cmd_average)
     adapt.add_parser(sub).set_defaults(func=adapt.cmd_adapt)
+    finetune.add_parser(sub).set_defaults(func=finetune.cmd_finetune)
     export.add_parser(sub).set_defaults(func=export.cmd_export)
 
     p = sub.add_parser("evaluate", help="score a checkpoint: the paper's Tables 3-6 and more, as JSON and Markdown",
