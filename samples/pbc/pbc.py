@@ -8,6 +8,8 @@ export, serve.
         --subset val --weights last --out out/eval
     python samples/pbc/pbc.py detect --images smear1.jpg smears/ --weights last --out out/detect
     python samples/pbc/pbc.py export --weights last --format onnx --out out/onnx   # then detect --model out/onnx
+    python samples/pbc/pbc.py finetune --annotations corrections.json --images smears/ \\
+        --weights out/detector.weights.h5 --out out/lab.weights.h5    # the page's verified cells, to learn a lab
     python samples/pbc/pbc.py compare out/eval_resnet50 out/eval_resnet101
     python samples/pbc/pbc.py serve --weights last          # a web page at http://127.0.0.1:8000/
 
@@ -18,7 +20,8 @@ checkpoint to continue) is one line on stderr and exit status 2; `--debug` or MR
 TensorFlow's own C++ log lines are hidden unless `--verbose`.
 
 This file is the command line only: what each command does lives in the library (mrcnn/) and in the sample's
-modules (config.py: the PBC config and the stage plan; datasets.py; classes.py; annotate.py; pretrain.py).
+modules (config.py: the PBC config and the stage plan; datasets.py; classes.py; annotate.py; pretrain.py;
+finetune.py).
 """
 
 import argparse
