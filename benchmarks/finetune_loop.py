@@ -167,17 +167,20 @@ def main(argv=None):
             start = time.time()
             report = finetune(args, path, mix, os.path.join(args.out, f"detector_{tag}.weights.h5"))
             row = dict(setting=f"fine-tuned, {'alone' if mix == 'none' else 'mixed with PBC'}", verified=count,
-                       seconds=round(time.time() - start), steps=report["steps"], **scored(report["weights"], rest, tag))
+                       seconds=round(time.time() - start), steps=report["steps"],
+                       **scored(report["weights"], rest, tag))
             results.append(row)
             print(json.dumps(row), flush=True)
     with open(os.path.join(args.out, "finetune_loop.json"), "w", encoding="utf-8") as f:
         json.dump({"args": vars(args), "results": results}, f, indent=1)
     print(f"\nwbc_masks {args.split} images; PBC val (800 images)\n")
-    print("| setting | verified | wbc top-1 | wbc mask IoU | PBC val mAP@0.5 | PBC val top-1 | fine-tune s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| setting | verified | wbc top-1 | wbc mask IoU | no white cell | PBC val mAP@0.5 | PBC val top-1 | "
+          "fine-tune s |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in results:
         pbc_val = row.get("pbc_val", {})
-        print(f"| {row['setting']} | {row['verified']} | {row['wbc']['top1']:.3f} | {row['wbc']['mask_iou_mean']:.3f} | "
+        print(f"| {row['setting']} | {row['verified']} | {row['wbc']['top1']:.3f} | "
+              f"{row['wbc']['mask_iou_mean']:.3f} | {row['wbc']['no_white_detection']} | "
               f"{_fmt(pbc_val.get('mask_map50'))} | {_fmt(pbc_val.get('top1'))} | {row.get('seconds', '')} |")
     return 0
 

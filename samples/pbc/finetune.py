@@ -19,9 +19,10 @@ batch norm frozen and the recipe's augmentation, from the detector --weights (ev
 Resuming: a killed run is continued by giving its last checkpoint as --weights (or `--weights last` with the same
 --logs): it trains the epochs left and writes --out.
 
-Bad input, each an error naming it, before TensorFlow loads where it can: a missing --annotations file or --images
-folder, an --out not named *.weights.h5, --with-pbc without --pbc-annotations, an annotation file with classes PBC
-does not have or without any instance on an image found under --images, weights of another backbone or size.
+Bad input, each an error naming it, before TensorFlow loads where it can: a missing --annotations file, --images
+folder, --with-pbc folder or --pbc-annotations file, an --out not named *.weights.h5, --with-pbc without
+--pbc-annotations, an annotation file with classes PBC does not have or without any instance on an image found under
+--images, weights of another backbone or size.
 """
 
 import json
@@ -50,6 +51,10 @@ def check_inputs(args):
     if bool(args.with_pbc) != bool(args.pbc_annotations):
         raise UsageError("--with-pbc and --pbc-annotations go together: PBC's folder and the COCO file of its masks "
                          "(pbc.py annotate's)")
+    if args.with_pbc and not os.path.isdir(args.with_pbc):
+        raise UsageError(f"--with-pbc {args.with_pbc}: no such folder (PBC's, in its layout: DIR/train/<class>/)")
+    if args.pbc_annotations and not os.path.isfile(args.pbc_annotations):
+        raise UsageError(f"--pbc-annotations {args.pbc_annotations}: no such file")
     if args.with_pbc and not 0 < args.pbc_share < 1:
         raise UsageError(f"--pbc-share {args.pbc_share}: must be between 0 and 1 (the fraction of PBC images)")
     if args.steps < 1 or args.steps_per_epoch < 1:
@@ -76,7 +81,7 @@ def cmd_finetune(args):
     resumed = resumed if resumed is not None and resumed.name == NAME else None  # a PBC checkpoint starts a new run
     config = config_from_args(args, start_weights=weights)
     config.NAME = NAME
-    config.TRAIN_BN = False  # the detector's batch-norm statistics stay PBC's: a few dozen images cannot re-estimate them
+    config.TRAIN_BN = False  # batch-norm statistics stay PBC's: a few dozen images cannot re-estimate them
     config.VALIDATION_STEPS = args.validation_steps
     epochs = math.ceil(args.steps / args.steps_per_epoch)
     lab = lab_dataset(args.annotations, args.images)

@@ -124,6 +124,10 @@ def test_bad_input_is_named(lab, tmp_path, capsys):
         capsys, ["--annotations", annotations, "--images", str(tmp_path / "none")] + out + base)
     assert "must end in .weights.h5" in _error(capsys, good + ["--out", str(tmp_path / "x.h5")] + base)
     assert "--with-pbc and --pbc-annotations go together" in _error(capsys, good + out + base + ["--with-pbc", folder])
+    assert f"--with-pbc {tmp_path}/none: no such folder" in _error(
+        capsys, good + out + base + ["--with-pbc", str(tmp_path / "none"), "--pbc-annotations", annotations])
+    assert "--pbc-share 1.5: must be between 0 and 1" in _error(
+        capsys, good + out + base + ["--with-pbc", folder, "--pbc-annotations", annotations, "--pbc-share", "1.5"])
     empty = tmp_path / "empty"
     empty.mkdir()
     err = _error(capsys, ["--annotations", annotations, "--images", str(empty)] + out + base)
