@@ -1,5 +1,5 @@
-"""Mask R-CNN on the PBC blood-cell dataset: annotate, pretrain, train, average, evaluate, detect, adapt, export,
-serve.
+"""Mask R-CNN on the PBC blood-cell dataset: annotate, pretrain, train, average, evaluate, detect, adapt, finetune,
+export, serve.
 
     python samples/pbc/pbc.py annotate --dataset ../shared/data/pbc --out pbc_annotations.json
     python samples/pbc/pbc.py train --dataset ../shared/data/pbc --annotations pbc_annotations.json \\
@@ -8,6 +8,8 @@ serve.
         --subset val --weights last --out out/eval
     python samples/pbc/pbc.py detect --images smear1.jpg smears/ --weights last --out out/detect
     python samples/pbc/pbc.py export --weights last --format onnx --out out/onnx   # then detect --model out/onnx
+    python samples/pbc/pbc.py finetune --annotations corrections.json --images smears/ \\
+        --weights out/detector.weights.h5 --out out/lab.weights.h5    # the page's verified cells, to learn a lab
     python samples/pbc/pbc.py compare out/eval_resnet50 out/eval_resnet101
     python samples/pbc/pbc.py serve --weights last          # a web page at http://127.0.0.1:8000/
 
@@ -18,7 +20,8 @@ checkpoint to continue) is one line on stderr and exit status 2; `--debug` or MR
 TensorFlow's own C++ log lines are hidden unless `--verbose`.
 
 This file is the command line only: what each command does lives in the library (mrcnn/) and in the sample's
-modules (config.py: the PBC config and the stage plan; datasets.py; classes.py; annotate.py; pretrain.py).
+modules (config.py: the PBC config and the stage plan; datasets.py; classes.py; annotate.py; pretrain.py;
+finetune.py).
 """
 
 import argparse
@@ -145,7 +148,7 @@ def cmd_serve(args):
 # ---- command line ----------------------------------------------------------------------------------------------------
 
 def build_parser():
-    from samples.pbc import adapt, average, export, pretrain, train
+    from samples.pbc import adapt, average, export, finetune, pretrain, train
     parser = argparse.ArgumentParser(prog="pbc.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true",
@@ -166,6 +169,7 @@ def build_parser():
     pretrain.add_parser(sub).set_defaults(func=pretrain.cmd_pretrain)
     average.add_parser(sub).set_defaults(func=average.cmd_average)
     adapt.add_parser(sub).set_defaults(func=adapt.cmd_adapt)
+    finetune.add_parser(sub).set_defaults(func=finetune.cmd_finetune)
     export.add_parser(sub).set_defaults(func=export.cmd_export)
 
     p = sub.add_parser("evaluate", help="score a checkpoint: the paper's Tables 3-6 and more, as JSON and Markdown",
