@@ -21,6 +21,7 @@ The figures go to --out/finetune_loop.json and are printed as a Markdown table; 
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -32,6 +33,14 @@ from benchmarks import other_labs  # noqa: E402
 from samples.pbc.classes import CLASS_NAMES  # noqa: E402
 
 MODEL_OPTIONS = ("backbone", "preset", "image_size")
+PBC_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "samples", "pbc", "pbc.py")
+
+
+def run_pbc(argv):
+    """Run `pbc.py` with `argv` as a user would, in its own process (no module imports the command line:
+    tests/test_imports.py)."""
+    if subprocess.run([sys.executable, PBC_PY] + argv).returncode != 0:
+        raise RuntimeError(f"pbc.py {' '.join(argv)} failed")
 
 
 def verified_and_rest(folder, count, seed=0):
@@ -85,12 +94,10 @@ def score_wbc(args, weights, samples):
 
 def score_pbc(args, weights, out):
     """PBC val's mask mAP@0.5 (11-point) and top-1 (`pbc.py evaluate`, its metrics.json: docs/evaluation.md)."""
-    from samples.pbc import pbc
     argv = ["evaluate", "--dataset", args.pbc, "--annotations", args.pbc_annotations, "--subset", "val",
             "--weights", weights, "--out", out, "--logs", args.logs]
     argv += [f"--{o.replace('_', '-')}={getattr(args, o)}" for o in MODEL_OPTIONS if getattr(args, o) is not None]
-    if pbc.main(argv) != 0:
-        raise RuntimeError(f"pbc.py {' '.join(argv)} failed")
+    run_pbc(argv)
     with open(os.path.join(out, "metrics.json"), encoding="utf-8") as f:
         metrics = json.load(f)
     return {"mask_map50": metrics["detection"]["variants"]["11point"]["mAP"]["0.5"],
@@ -99,15 +106,13 @@ def score_pbc(args, weights, out):
 
 def finetune(args, corrections_path, mix, out):
     """pbc.py finetune of the verified images, alone (mix "none") or with PBC (mix "pbc"); returns its report."""
-    from samples.pbc import pbc
     argv = ["finetune", "--annotations", corrections_path, "--images", args.wbc, "--weights", args.weights,
             "--out", out, "--logs", os.path.join(args.out, "logs"), "--steps", str(args.steps),
             "--learning-rate", str(args.learning_rate), "--layers", args.layers, "--seed", str(args.seed)]
     argv += [f"--{o.replace('_', '-')}={getattr(args, o)}" for o in MODEL_OPTIONS if getattr(args, o) is not None]
     if mix == "pbc":
         argv += ["--with-pbc", args.pbc, "--pbc-annotations", args.pbc_annotations]
-    if pbc.main(argv) != 0:
-        raise RuntimeError(f"pbc.py {' '.join(argv)} failed")
+    run_pbc(argv)
     with open(out[:-len(".weights.h5")] + ".json", encoding="utf-8") as f:
         return json.load(f)
 
