@@ -44,20 +44,6 @@ GROW = (1.1, 1.2)
 THRESHOLDS = (0.4, 0.6)
 
 
-def paste(soft, box, shape, threshold=0.5):
-    """A soft mask [h, w] pasted into the pixel box (y1, x1, y2, x2) of an image of `shape`, thresholded."""
-    from mrcnn.utils.resize import resize
-    y1, x1, y2, x2 = (int(round(float(v))) for v in box)
-    full = np.zeros(shape[:2], dtype=bool)
-    if y2 <= y1 or x2 <= x1:
-        return full
-    m = resize(np.asarray(soft, np.float32), (y2 - y1, x2 - x1)) >= threshold
-    cy1, cx1, cy2, cx2 = max(y1, 0), max(x1, 0), min(y2, shape[0]), min(x2, shape[1])
-    if cy2 > cy1 and cx2 > cx1:
-        full[cy1:cy2, cx1:cx2] = m[cy1 - y1:cy2 - y1, cx1 - x1:cx2 - x1]
-    return full
-
-
 def paste_aligned(soft, box, window, molded_side, image_shape, threshold=0.5):
     """One soft mask [h, w] of the normalized molded-image `box` pasted as `detect` does (mrcnn/data/paste.py)."""
     from mrcnn.data.paste import paste_masks
@@ -76,16 +62,6 @@ def box_iou(a, b):
     inter = max(0, y2 - y1) * max(0, x2 - x1)
     area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return float(inter / area) if area > 0 else 0.0
-
-
-def gt_at_mask_resolution(gt, box, mask_shape):
-    """The annotation `gt` [H, W] cut to the pixel box and resized to mask_shape (soft, as the targets)."""
-    from mrcnn.utils.resize import resize
-    y1, x1, y2, x2 = (int(round(float(v))) for v in box)
-    padded = np.zeros((y2 - y1, x2 - x1), np.float32)
-    cy1, cx1, cy2, cx2 = max(y1, 0), max(x1, 0), min(y2, gt.shape[0]), min(x2, gt.shape[1])
-    padded[cy1 - y1:cy2 - y1, cx1 - x1:cx2 - x1] = gt[cy1:cy2, cx1:cx2]
-    return resize(padded, mask_shape)
 
 
 def grow(box, factor, shape):
@@ -155,7 +131,7 @@ def main(argv=None):
     config = config_from_args(args, inference=True)
     dataset = load_subset(args.dataset, args.subset, args.annotations, config.IMAGE_MAX_DIM)
     from mrcnn.model import MaskRCNN
-    from mrcnn.utils import extract_bboxes
+    from mrcnn.utils import extract_bboxes, mold_mask, unmold_mask
     model = MaskRCNN("inference", config, args.logs)
     model.load_weights(args.weights)
     from mrcnn.box_masks import BoxMaskHead
@@ -190,9 +166,9 @@ def main(argv=None):
             cut = np.zeros_like(gt)
             cut[box[0]:box[2], box[1]:box[3]] = gt[box[0]:box[2], box[1]:box[3]]
             row["box_cut"] = iou(cut, gt)
-            row["gt28_pred_box"] = iou(paste(gt_at_mask_resolution(gt, box, config.MASK_SHAPE), box, gt.shape), gt)
-            row["gt28_gt_box"] = iou(paste(gt_at_mask_resolution(gt, gt_boxes[g], config.MASK_SHAPE), gt_boxes[g],
-                                           gt.shape), gt)
+            row["gt28_pred_box"] = iou(unmold_mask(mold_mask(gt, box, config.MASK_SHAPE), box, gt.shape), gt)
+            row["gt28_gt_box"] = iou(unmold_mask(mold_mask(gt, gt_boxes[g], config.MASK_SHAPE), gt_boxes[g],
+                                                 gt.shape), gt)
             row["head_gt_box"] = iou(paste_aligned(heads_gt[0][g, ..., cls], heads_gt[1][g], *heads_gt[2:],
                                                    gt.shape), gt)
             grown = [grow(box, f, gt.shape) for f in GROW]
@@ -201,7 +177,7 @@ def main(argv=None):
                 row[f"head_x{f:g}"] = iou(paste_aligned(soft[k, ..., pcls], normalized[k], window, side, gt.shape),
                                           gt)
             own_soft, own_box = raw["mrcnn_mask"][0][d, ..., pcls], raw["detections"][0][d, :4]
-            row["matterport_paste"] = iou(paste(own_soft, box, gt.shape), gt)
+            row["matterport_paste"] = iou(unmold_mask(own_soft, box, gt.shape), gt)
             for t in THRESHOLDS:
                 row[f"pred@{t:g}"] = iou(paste_aligned(own_soft, own_box, windows[0], molded.shape[1], gt.shape, t),
                                          gt)
