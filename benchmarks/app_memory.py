@@ -20,6 +20,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from benchmarks.timing import proc_status_mib  # noqa: E402
+
 
 class FullSizeStub:
     """The detect contract with `cells` square cells, each with a full-image mask (as MaskRCNN.detect returns)."""
@@ -44,13 +46,7 @@ class FullSizeStub:
 
 def resident_mb():
     """(current, peak) resident size of this process in MB, from /proc/self/status."""
-    values = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) / 1024
-    return values["VmRSS"], values["VmHWM"]
+    return proc_status_mib("VmRSS"), proc_status_mib("VmHWM")
 
 
 def main(argv=None):

@@ -30,14 +30,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from benchmarks.timing import proc_status_mib  # noqa: E402
+
 
 def rss_mib():
     """Current resident set size in MiB (VmRSS of /proc/self/status)."""
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
+    return proc_status_mib("VmRSS")
 
 
 def peak_rss_mib():

@@ -26,17 +26,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.timing import proc_status_mib  # noqa: E402
+
 RUNTIMES = ("keras", "savedmodel", "onnx", "litert")
 
 
 def peak_rss_mib():
-    """This process's peak resident set size in MiB: VmHWM of /proc/self/status (getrusage's ru_maxrss would carry
-    the parent's peak over fork and exec)."""
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
+    """This process's peak resident set size in MiB (VmHWM)."""
+    return proc_status_mib("VmHWM")
 
 
 def smears(count, size, seed=0):
