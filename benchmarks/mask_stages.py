@@ -71,11 +71,11 @@ def grow(box, factor, shape):
     return np.array([max(cy - h / 2, 0), max(cx - w / 2, 0), min(cy + h / 2, shape[0]), min(cx + w / 2, shape[1])])
 
 
-def head_masks(head, image, boxes):
+def head_masks(head, image, boxes, inputs):
     """(soft masks [N, h, w, K] of the mask head on the pixel `boxes` of `image`, their normalized boxes, the window,
-    the molded side): mrcnn/box_masks.py's BoxMaskHead."""
-    normalized, window, side = head.normalized(image, boxes)
-    return head.soft(image, normalized), normalized, window, side[0]
+    the molded side): mrcnn/box_masks.py's BoxMaskHead. inputs: the image's mold_inputs."""
+    normalized, window, side = head.normalized(image, boxes, inputs)
+    return head.soft(image, normalized, inputs), normalized, window, side[0]
 
 
 WORST = 24  # cases on the contact sheet
@@ -156,7 +156,7 @@ def main(argv=None):
             continue
         overlaps = np.array([[iou(pred["masks"][..., d], gt_masks[..., g]) for g in range(len(gt_classes))]
                              for d in range(len(pred["class_ids"]))])
-        heads_gt = head_masks(head, image, gt_boxes)
+        heads_gt = head_masks(head, image, gt_boxes, (molded, metas, windows))
         for g, cls in enumerate(gt_classes):
             d = int(np.argmax(overlaps[:, g]))
             gt, box = gt_masks[..., g], pred["rois"][d]
@@ -172,7 +172,7 @@ def main(argv=None):
             row["head_gt_box"] = iou(paste_aligned(heads_gt[0][g, ..., cls], heads_gt[1][g], *heads_gt[2:],
                                                    gt.shape), gt)
             grown = [grow(box, f, gt.shape) for f in GROW]
-            soft, normalized, window, side = head_masks(head, image, grown)
+            soft, normalized, window, side = head_masks(head, image, grown, (molded, metas, windows))
             for k, f in enumerate(GROW):
                 row[f"head_x{f:g}"] = iou(paste_aligned(soft[k, ..., pcls], normalized[k], window, side, gt.shape),
                                           gt)

@@ -36,12 +36,12 @@ class BoxMaskHead:
         self.final = graph.get_layer("mrcnn_mask")
         self.model = model
 
-    def normalized(self, image, boxes):
+    def normalized(self, image, boxes, inputs=None):
         """(the pixel `boxes` [N, (y1, x1, y2, x2)] of `image` as normalized boxes of its molded image [N, 4], the
         window (y1, x1, y2, x2), the molded shape (S, S)): a box's first and last pixel centres, through the resize
-        that moulds the image, on the molded pixel grid."""
+        that moulds the image, on the molded pixel grid. inputs: mold_inputs([image]) when already made."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        molded, _, windows = self.model.mold_inputs([image])
+        molded, _, windows = inputs or self.model.mold_inputs([image])
         window, side = windows[0], molded.shape[1:3]
         height, width = image.shape[:2]
         scale = np.array([(window[2] - window[0]) / height, (window[3] - window[1]) / width] * 2)
@@ -50,15 +50,15 @@ class BoxMaskHead:
         normalized = (centres * scale - 0.5 + offset) / (np.array(side * 2, dtype=np.float64) - 1)
         return normalized.astype(np.float32), window, side
 
-    def soft(self, image, normalized):
+    def soft(self, image, normalized, inputs=None):
         """float32 [N, h, w, K]: the head's soft masks of `image` in the normalized boxes [N, 4] of its molded
-        image."""
+        image. inputs: mold_inputs([image]) when already made."""
         model = self.model
         normalized = np.asarray(normalized, dtype=np.float32).reshape(-1, 4)
         if len(normalized) == 0:
             h, w = model.config.MASK_SHAPE
             return np.zeros((0, h, w, model.config.NUM_CLASSES), np.float32)
-        molded, metas, _ = model.mold_inputs([image])
+        molded, metas, _ = inputs or model.mold_inputs([image])
         anchors = model.get_anchors(molded.shape[1:3])[None]
         maps = self.features({"input_image": molded, "input_image_meta": metas, "input_anchors": anchors},
                              training=False)
@@ -80,6 +80,7 @@ class BoxMaskHead:
                              f"the background), got {sorted(set(class_ids.tolist()))}")
         if np.any(boxes[:, 2] <= boxes[:, 0]) or np.any(boxes[:, 3] <= boxes[:, 1]):
             raise ValueError("masks_for_boxes: every box must be (y1, x1, y2, x2) pixels with y2 > y1 and x2 > x1")
-        normalized, window, side = self.normalized(image, boxes)
-        soft = self.soft(image, normalized)
+        inputs = self.model.mold_inputs([image])  # moulded once for the boxes and the head
+        normalized, window, side = self.normalized(image, boxes, inputs)
+        soft = self.soft(image, normalized, inputs)
         return paste_masks(soft[np.arange(len(class_ids)), :, :, class_ids], normalized, window, side, image.shape)
