@@ -9,7 +9,9 @@ IoUs against the annotated mask, at the image's full resolution:
   the training targets are made) and pasted back: the best the mask head could do in that box;
 - `gt28_gt_box`: the same in the annotation's own box: what the mask resolution and the paste alone lose;
 - `head_gt_box`: the mask head run on the annotation's box (its class's channel): the head's own outline with a
-  perfect box;
+  perfect box (what the web page gives a cell drawn by hand, mrcnn/app/drawn.py);
+- `ellipse_gt_box`: the ellipse inscribed in the annotation's box (what the page gives a drawn cell when the model
+  has no mask head to run);
 - `pred`: the detection's mask as `detect` returns it (the figure the evaluation scores);
 - `head_xN`: the mask head run on the detection's box grown N times about its centre, pasted there (a box that cuts
   the cell no longer cuts the mask);
@@ -134,6 +136,7 @@ def main(argv=None):
     from mrcnn.utils import extract_bboxes, mold_mask, unmold_mask
     model = MaskRCNN("inference", config, args.logs)
     model.load_weights(args.weights)
+    from mrcnn.app.drawn import ellipse_mask
     from mrcnn.box_masks import BoxMaskHead
     head = BoxMaskHead(model)
     ids = list(dataset.image_ids)[:args.limit or None]
@@ -171,6 +174,7 @@ def main(argv=None):
                                                  gt.shape), gt)
             row["head_gt_box"] = iou(paste_aligned(heads_gt[0][g, ..., cls], heads_gt[1][g], *heads_gt[2:],
                                                    gt.shape), gt)
+            row["ellipse_gt_box"] = iou(ellipse_mask(*gt.shape, gt_boxes[g]), gt)
             grown = [grow(box, f, gt.shape) for f in GROW]
             soft, normalized, window, side = head_masks(head, image, grown, (molded, metas, windows))
             for k, f in enumerate(GROW):

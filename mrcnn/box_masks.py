@@ -10,12 +10,20 @@ the boxes (pixels of the image, (y2, x2) exclusive), and each box's mask, the ch
 `detect` pastes (mrcnn/data/paste.py). A box's first and last pixel centres become the first and last cells of the
 head's grid, as for an annotated box in training (utils.norm_boxes). Uses: a cell drawn by hand, masks for box-only
 annotations, and benchmarks/mask_stages.py (the head on the annotation's own box).
+
+    masks = masks_at_scale(model, image, boxes, class_ids, factor)    # the image seen at a scale, as detect_at_scale
+
+`masks_at_scale` gives each box the view `mrcnn.tiling.detect_at_scale` gives a cell: the model's input covers
+IMAGE_MAX_DIM / factor pixels of the image, so each box is cut out with a square window of that side around it
+(padded with the image's median colour where the image is smaller, as a tile is), and the model's own resize of
+the window is the factor. The mask is pasted at the image's resolution, as `detect_resized` pastes.
 """
 
 import keras
 import numpy as np
 
 from mrcnn.data.paste import paste_masks
+from mrcnn.tiling import pad_colour
 
 # The mask head's layers after ROIAlign, in order (mrcnn/heads/mask.py); "mrcnn_mask" itself takes [x, pooled].
 MASK_HEAD_LAYERS = (["mrcnn_mask_merge_rois"]
@@ -84,3 +92,36 @@ class BoxMaskHead:
         normalized, window, side = self.normalized(image, boxes, inputs)
         soft = self.soft(image, normalized, inputs)
         return paste_masks(soft[np.arange(len(class_ids)), :, :, class_ids], normalized, window, side, image.shape)
+
+
+def masks_at_scale(model, image, boxes, class_ids, factor):
+    """bool [H, W, N]: `model.masks_for_boxes` on each pixel box [N, (y1, x1, y2, x2)] of `image` [H, W, C] seen at
+    `factor` (> 1 enlarges; None: the model's own resize of the whole image, as `detect`), see the module notes.
+    A box larger than the window gets a window of its own size (the model then shrinks it a little more)."""
+    image = np.asarray(image)
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    class_ids = np.asarray(class_ids, dtype=np.int64).reshape(-1)
+    if factor is None:
+        return model.masks_for_boxes(image, boxes, class_ids)
+    if not (isinstance(factor, (int, float, np.number)) and np.isfinite(factor) and factor > 0):
+        raise ValueError(f"masks_at_scale: factor must be a positive number or None, got {factor!r}")
+    if len(class_ids) != len(boxes):
+        raise ValueError(f"masks_at_scale: {len(boxes)} boxes but {len(class_ids)} class ids; give one per box")
+    height, width = image.shape[:2]
+    masks = np.zeros((height, width, len(boxes)), bool)
+    fill = None
+    for i, (box, class_id) in enumerate(zip(boxes, class_ids)):
+        extent = max(box[2] - box[0], box[3] - box[1])
+        side = int(max(round(model.config.IMAGE_MAX_DIM / factor), np.ceil(extent)))
+        y0 = int(np.clip(round((box[0] + box[2] - side) / 2), 0, max(0, height - side)))
+        x0 = int(np.clip(round((box[1] + box[3] - side) / 2), 0, max(0, width - side)))
+        crop = image[y0:y0 + side, x0:x0 + side]
+        window = crop
+        if crop.shape[:2] != (side, side):  # the image is smaller than the window on a side
+            fill = pad_colour(image) if fill is None else fill
+            window = np.empty((side, side, image.shape[2]), image.dtype)
+            window[:] = fill
+            window[:crop.shape[0], :crop.shape[1]] = crop
+        mask = model.masks_for_boxes(window, (box - [y0, x0, y0, x0])[None], [class_id])[..., 0]
+        masks[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1], i] = mask[:crop.shape[0], :crop.shape[1]]
+    return masks

@@ -138,6 +138,18 @@ class ScaledDetector:
                 log.info("detected %d of %d images", len(results), len(images))
         return results
 
+    def masks_for_boxes(self, image, boxes, class_ids, scale=None):
+        """bool [H, W, N]: the model's mask head on pixel boxes [N, (y1, x1, y2, x2)] of `image`, each seen at the
+        scale its detection had (mrcnn/box_masks.py, masks_at_scale): a cell drawn by hand gets the outline the model
+        would have drawn. scale: the image's r["scale"] from `detect` (its "factor" is used as it is); None measures
+        the image again. NotImplementedError for a model without a mask head of its own (an exported model)."""
+        from mrcnn.box_masks import masks_at_scale
+        if not hasattr(self.model, "masks_for_boxes"):
+            raise NotImplementedError(f"{type(self.model).__name__} cannot run its mask head on given boxes")
+        image = self.colour(image) if self.colour is not None else image
+        factor = self._factor(image)[0] if scale is None else scale.get("factor")
+        return masks_at_scale(self.model, image, boxes, class_ids, factor)
+
     def inputs(self, image):
         """What detecting `image` feeds the model: uint8 [S, S, 3] images of the model's input size (the image at the
         training scale, tiled and padded, or resized whole), e.g. to re-estimate batch norm on a lab's images."""

@@ -74,7 +74,9 @@ def _tile_side(model, tile_size):
     return side
 
 
-def _pad_value(image, pad_value):
+def pad_colour(image, pad_value=None):
+    """The colour [C] a tile is padded with: `pad_value` (per channel or one value), or the image's median colour,
+    which looks like empty smear to the model."""
     if pad_value is None:
         return np.median(image.reshape(-1, image.shape[-1]), axis=0).astype(image.dtype)
     return np.broadcast_to(np.asarray(pad_value, image.dtype), image.shape[-1:])
@@ -215,7 +217,7 @@ def detect_tiled(model, image, tile_size=None, overlap=None, same_cell=DEFAULT_S
     if not 0.0 < same_cell <= 1.0:
         raise ValueError(f"same_cell must be in (0, 1], got {same_cell!r}")
     height, width = image.shape[:2]
-    fill = _pad_value(image, pad_value) if min(height, width) < side else None  # padding only then
+    fill = pad_colour(image, pad_value) if min(height, width) < side else None  # padding only then
     windows = [(y, x, min(y + side, height), min(x + side, width))
                for y in tile_starts(height, side, overlap) for x in tile_starts(width, side, overlap)]
     batch = max(1, int(getattr(model.config, "BATCH_SIZE", 1)))

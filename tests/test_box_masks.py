@@ -58,3 +58,64 @@ def test_masks_for_boxes_are_bool_full_size_and_follow_detect(tiny_model, image)
 def test_bad_boxes_and_classes_are_refused(tiny_model, image, boxes, class_ids, message):
     with pytest.raises(ValueError, match=message):
         tiny_model.masks_for_boxes(image, boxes, class_ids)
+
+
+class WindowModel:
+    """Stands in for a MaskRCNN in masks_at_scale: records the windows and boxes it is given; each mask fills its
+    box."""
+
+    def __init__(self, side=64):
+        self.config = type("Config", (), {"IMAGE_MAX_DIM": side})()
+        self.seen = []
+
+    def masks_for_boxes(self, image, boxes, class_ids):
+        self.seen.append((image.shape[:2], [int(v) for v in np.asarray(boxes)[0]], int(class_ids[0])))
+        masks = np.zeros(image.shape[:2] + (len(boxes),), bool)
+        for i, (y1, x1, y2, x2) in enumerate(np.asarray(boxes, int)):
+            masks[y1:y2, x1:x2, i] = True
+        return masks
+
+
+def test_masks_at_scale_cut_a_window_the_model_input_covers_at_that_scale():
+    from mrcnn.box_masks import masks_at_scale
+    model, image = WindowModel(64), np.zeros((200, 300, 3), np.uint8)
+    boxes = [[50, 60, 70, 100], [190, 290, 200, 300], [0, 0, 150, 150]]
+    masks = masks_at_scale(model, image, boxes, [1, 2, 1], factor=0.5)
+    # factor 0.5: 64 / 0.5 = 128 px of the image; centred on each box, moved inside the image; the 150 px box
+    # gets a window of its own size
+    assert model.seen == [((128, 128), [50, 44, 70, 84], 1), ((128, 128), [118, 118, 128, 128], 2),
+                          ((150, 150), [0, 0, 150, 150], 1)]
+    for i, (y1, x1, y2, x2) in enumerate(boxes):
+        expected = np.zeros((200, 300), bool)
+        expected[y1:y2, x1:x2] = True
+        assert np.array_equal(masks[..., i], expected)
+    assert masks_at_scale(model, image, np.zeros((0, 4)), [], factor=0.5).shape == (200, 300, 0)
+
+
+def test_masks_at_scale_pad_a_small_image_and_leave_the_factor_none_to_the_model():
+    from mrcnn.box_masks import masks_at_scale
+    model = WindowModel(64)
+    image = np.full((40, 30, 3), 200, np.uint8)
+    masks = masks_at_scale(model, image, [[10, 5, 30, 25]], [3], factor=0.5)  # a 128 px window, padded
+    assert model.seen == [((128, 128), [10, 5, 30, 25], 3)] and masks.shape == (40, 30, 1)
+    assert masks[10:30, 5:25, 0].all() and masks.sum() == 400
+    model.seen.clear()
+    masks_at_scale(model, image, [[10, 5, 30, 25]], [3], factor=None)
+    assert model.seen == [((40, 30), [10, 5, 30, 25], 3)]  # the whole image, resized by the model
+    with pytest.raises(ValueError, match="factor must be a positive number or None"):
+        masks_at_scale(model, image, [[10, 5, 30, 25]], [3], factor=0)
+
+
+def test_scaled_detector_masks_boxes_at_the_scale_of_its_detection(tiny_model, image):
+    from mrcnn.detector import ScaledDetector
+    model = WindowModel(64)
+    model.config.RED_CELL_DIAMETER = 10.0
+    detector = ScaledDetector(model, pixel_size=0.375)  # red cells 20 px, the model knows 10: factor 0.5
+    detector.masks_for_boxes(np.zeros((300, 300, 3), np.uint8), [[100, 100, 120, 130]], [1])
+    detector.masks_for_boxes(np.zeros((300, 300, 3), np.uint8), [[100, 100, 120, 130]], [1], scale={"factor": 2.0})
+    assert [shape for shape, _, _ in model.seen] == [(128, 128), (32, 32)]
+    with pytest.raises(NotImplementedError, match="cannot run its mask head"):
+        ScaledDetector(object()).masks_for_boxes(image, [[0, 0, 5, 5]], [1])
+    # a real model: a bool mask in the image's pixels, inside the box
+    real = ScaledDetector(tiny_model, rescale=False).masks_for_boxes(image, [[10, 10, 40, 30]], [2])
+    assert real.shape == (64, 48, 1) and real.dtype == bool and not real[:10].any() and not real[:, 30:].any()

@@ -10,6 +10,7 @@ or `python samples/pbc/pbc.py serve --weights last` (samples/pbc/README.md). Lay
     store.py    batches (on disk, the recent ones in memory) and the cells the page draws
     disk.py     the work folder: batches on disk, written atomically
     review.py   the technologist's review: accept, reclassify, not a cell, unidentified, add; the differential
+    drawn.py    a cell the technologist draws: its mask from the model's mask head on the box
     exports.py  the downloads: counts.csv, results.json, differential.csv, corrections.json, changes.csv
     report.py   the one-page report PNG
     masks.py    a cell's mask as a small PNG for the page, and back

@@ -10,8 +10,9 @@ at it (pending), else {"status", "class_name", "at"} with status one of
     not_cell      not a cell (debris, a smudge, a cell counted twice): left out of the verified count
     unidentified  a cell no class fits: counted apart, outside the classes
     added         a cell the model missed, drawn by its box         (class_name: the class given)
-A cell the technologist adds has no score and no COCO result record; its mask is the ellipse inscribed in the box
-drawn (this app cannot run the model's mask head on a given box), which is what its area and the exports use.
+A cell the technologist adds has no score and no COCO result record; its mask is the model's mask head's outline in
+the box drawn (mrcnn/app/drawn.py; the ellipse inscribed in the box where the model cannot give one), which is what
+its area and the exports use.
 
 Every decision appends a change {"image", "image_id", "cell", "what", "from", "to", "at"} to the image's changes,
 "from" and "to" being the cell's label before and after (a class name, "not a cell", "unidentified", or "none" for
@@ -113,9 +114,10 @@ def decide(entry, index, body, class_names):
     return _change(entry, index, decision, before, label(cell), at)
 
 
-def add_cell(entry, body, class_names):
-    """A cell the model missed, from the client's JSON {"box": [y1, x1, y2, x2], "class_name": name} in the image's
-    pixels (clipped to the image); returns (its index, the change recorded). ReviewError (400) for a bad body."""
+def new_cell(entry, body, class_names):
+    """The box and class of a cell the model missed, from the client's JSON {"box": [y1, x1, y2, x2], "class_name":
+    name} in the image's pixels: ((y1, x1, y2, x2) clipped to the image, y2 and x2 exclusive; the class name).
+    ReviewError (400) for a bad body. Nothing is added yet: `add_cell` adds it with its mask (mrcnn/app/drawn.py)."""
     if not isinstance(body, dict):
         raise ReviewError('a new cell must be a JSON object such as {"box": [y1, x1, y2, x2], "class_name": '
                           '"lymphocyte"}')
@@ -128,11 +130,16 @@ def add_cell(entry, body, class_names):
     y2, x2 = min(entry.height, int(round(max(box[0], box[2])))), min(entry.width, int(round(max(box[1], box[3]))))
     if y2 - y1 < 2 or x2 - x1 < 2:
         raise ReviewError(f"box {box} covers less than 2 x 2 pixels of the {entry.width} x {entry.height} image")
-    mask = ellipse_mask(entry.height, entry.width, (y1, x1, y2, x2))
+    return (y1, x1, y2, x2), name
+
+
+def add_cell(entry, box, name, mask, mask_from, class_names):
+    """Add the cell of `new_cell`'s box and class name with its mask (bool [H, W]) and where the mask came from
+    ("model" or "ellipse", mrcnn/app/drawn.py); returns (its index, the change recorded)."""
     at = now()
-    cell = {"class_id": class_names.index(name), "class_name": name, "score": None, "box": [y1, x1, y2, x2],
-            "area": int(mask.sum()), "mask": mask_png(mask), "same_cell_as": None, "alternatives": [],
-            "source": ADDED, "review": {"status": ADDED, "class_name": name, "at": at}}
+    cell = {"class_id": class_names.index(name), "class_name": name, "score": None, "box": [int(v) for v in box],
+            "area": int(mask.sum()), "mask": mask_png(mask), "mask_from": mask_from, "same_cell_as": None,
+            "alternatives": [], "source": ADDED, "review": {"status": ADDED, "class_name": name, "at": at}}
     entry.cells.append(cell)
     index = len(entry.cells) - 1
     return index, _change(entry, index, "add", NO_CELL_LABEL, name, at)
@@ -143,14 +150,6 @@ def class_name(name, class_names):
     if not isinstance(name, str) or name not in class_names[1:]:
         raise ReviewError(f"class_name must be one of {', '.join(class_names[1:])}, got {name!r}")
     return name
-
-
-def ellipse_mask(height, width, box):
-    """bool [H, W]: the ellipse inscribed in box (y1, x1, y2, x2), y2 and x2 exclusive."""
-    y1, x1, y2, x2 = box
-    ys, xs = np.ogrid[:height, :width]
-    cy, cx, ry, rx = (y1 + y2 - 1) / 2, (x1 + x2 - 1) / 2, (y2 - y1) / 2, (x2 - x1) / 2
-    return ((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2 <= 1.0
 
 
 def _change(entry, index, what, before, after, at):

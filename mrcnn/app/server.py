@@ -15,7 +15,8 @@ Routes (errors are JSON {"error": a sentence for the page, "detail": what the re
     POST /api/batches/{b}/images/{i}/cells/{c}/review  {"decision": "accept" | "class" | "not_cell" |
                                                   "unidentified" | "undo", "class_name"} -> {"cell", "change"}
     POST /api/batches/{b}/images/{i}/cells        a missed cell {"box": [y1, x1, y2, x2], "class_name"} -> 201
-                                                  {"index", "cell", "change"} (mrcnn/app/review.py)
+                                                  {"index", "cell", "change"} (mrcnn/app/review.py; its mask
+                                                  from the model's mask head: mrcnn/app/drawn.py)
     GET  /api/batches/{b}/counts.csv?min_score=T  pbc.py detect's counts.csv of the batch, scores >= T (with its
                                                   scale and unlike_training columns when the detector reports them)
     GET  /api/batches/{b}/results.json?min_score=T    pbc.py detect's results.json (COCO results), scores >= T
@@ -49,6 +50,7 @@ from starlette.staticfiles import StaticFiles
 
 from mrcnn.app import exports
 from mrcnn.app.disk import prepare_work_dir
+from mrcnn.app.drawn import drawn_mask
 from mrcnn.app.guard import LOOPBACK_NAMES, Guard
 from mrcnn.app.report import report_png
 from mrcnn.app.review import ReviewError
@@ -256,7 +258,10 @@ async def review_cell(request):
 async def add_cell(request):
     service, batch = request.app.state.service, _batch(request)
     body = await _json_body(request)
-    index, cell, change = await run_in_threadpool(service.store.add_cell, batch, request.path_params["image"], body)
+    entry, box, name = await run_in_threadpool(service.store.new_cell, batch, request.path_params["image"], body)
+    mask, mask_from = await run_in_threadpool(drawn_mask, service.model, service.worker, entry, box,
+                                              service.class_names.index(name))
+    index, cell, change = await run_in_threadpool(service.store.add_cell, batch, entry, box, name, mask, mask_from)
     return JSONResponse({"index": index, "cell": cell, "change": change}, status_code=201)
 
 

@@ -353,11 +353,18 @@ class Store:
             self._save_meta(batch)  # its count of changes, for the list of batches
             return entry.cells[index], change
 
-    def add_cell(self, batch, image_id, body):
-        """Add a cell the model missed (review.add_cell) and write the image's file; returns (index, cell, change)."""
+    def new_cell(self, batch, image_id, body):
+        """(the image's entry, the box, the class name) of a cell the client asks to add (review.new_cell); nothing
+        is changed yet."""
         with self._lock:
             entry = self._finished(batch, image_id)
-            index, change = review.add_cell(entry, body, self.class_names)
+            return (entry,) + review.new_cell(entry, body, self.class_names)
+
+    def add_cell(self, batch, entry, box, name, mask, mask_from):
+        """Add the cell of `new_cell` with its mask (review.add_cell) and write the image's file; returns (index,
+        cell, change)."""
+        with self._lock:
+            index, change = review.add_cell(entry, box, name, mask, mask_from, self.class_names)
             self.save_image(entry)
             self._save_meta(batch)
             return index, entry.cells[index], change

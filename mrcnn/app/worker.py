@@ -10,9 +10,13 @@ The model is anything with the detect contract of `mrcnn.model.MaskRCNN` (DESIGN
 "masks": bool [H, W, N]}]` for an RGB uint8 image [H, W, 3], so tests can hand in a stub. A detector that lists
 keys in a `reports` attribute (mrcnn.detector.ScaledDetector: "scale", "unlike_training") adds those records to each
 dict; the store keeps them with the image.
+
+The same thread runs the page's other model work, `run(job)`: a job (a cell the technologist draws, whose mask the
+model's mask head makes) goes before the queued images, so it waits at most for the image being detected.
 """
 
 import collections
+import concurrent.futures
 import ctypes
 import ctypes.util
 import gc
@@ -39,6 +43,7 @@ class DetectionWorker:
         self.store = store
         self.max_pending = int(max_pending)
         self._pending = collections.deque()
+        self._jobs = collections.deque()  # (future, job): run before the images
         self._wake = threading.Condition()
         self._stopping = False
         self.busy = None  # the entry being detected
@@ -58,6 +63,17 @@ class DetectionWorker:
             self._wake.notify()
             return len(self._pending) - 1 + (self.busy is not None)
 
+    def run(self, job):
+        """A concurrent.futures.Future of `job()` run on the model's thread before the queued images; LimitError (503)
+        when the server is stopping. A job cancelled (Future.cancel) before it starts never runs."""
+        future = concurrent.futures.Future()
+        with self._wake:
+            if self._stopping:
+                raise LimitError("the server is shutting down", status=503)
+            self._jobs.append((future, job))
+            self._wake.notify()
+        return future
+
     def position(self, entry):
         """Images ahead of a queued entry (the one being detected included), or None when it is not queued."""
         with self._wake:
@@ -74,9 +90,12 @@ class DetectionWorker:
         """Stop after the image being detected; queued images fail with a message."""
         with self._wake:
             self._stopping = True
-            dropped = list(self._pending)
+            dropped, jobs = list(self._pending), list(self._jobs)
             self._pending.clear()
+            self._jobs.clear()
             self._wake.notify_all()
+        for future, _ in jobs:
+            future.cancel()
         for entry in dropped:
             self.store.fail(entry, STOPPED)
         self._thread.join(timeout)
@@ -84,12 +103,16 @@ class DetectionWorker:
     def _run(self):
         while True:
             with self._wake:
-                while not self._pending and not self._stopping:
+                while not self._pending and not self._jobs and not self._stopping:
                     self._wake.wait()
                 if self._stopping:
                     return
-                entry = self._pending.popleft()
+                job = self._jobs.popleft() if self._jobs else None
+                entry = self._pending.popleft() if job is None else None
                 self.busy = entry
+            if job is not None:
+                _run_job(*job)
+                continue
             entry.status = DETECTING
             self._worked += entry.image.nbytes if entry.image is not None else 0
             start = time.perf_counter()
@@ -108,6 +131,15 @@ class DetectionWorker:
             if idle and self._worked >= RELEASE_AFTER_BYTES:  # a gc pass costs ~0.1 s: not after each small image
                 self._worked = 0
                 release_memory()
+
+
+def _run_job(future, job):
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        future.set_result(job())
+    except Exception as error:  # the caller reads it from the future; the worker goes on
+        future.set_exception(error)
 
 
 RELEASE_AFTER_BYTES = 64 * 1024 * 1024  # decoded pixels detected before an idle worker gives memory back

@@ -14,7 +14,7 @@ pytest.importorskip("starlette", reason="the web app's extra is not installed (p
 from starlette.testclient import TestClient  # noqa: E402
 
 from mrcnn.app import create_app  # noqa: E402
-from mrcnn.app.review import ellipse_mask  # noqa: E402
+from mrcnn.app.drawn import ellipse_mask  # noqa: E402
 from mrcnn.data.annotations import parse_coco_instances, rasterize  # noqa: E402
 from tests.app.helpers import BASE, CLASS_NAMES, StubDetector, png_bytes, upload, wait_done  # noqa: E402
 

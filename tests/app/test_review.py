@@ -12,6 +12,7 @@ pytest.importorskip("starlette", reason="the web app's extra is not installed (p
 from starlette.testclient import TestClient  # noqa: E402
 
 from mrcnn.app import create_app, review  # noqa: E402
+from mrcnn.app.drawn import ellipse_mask  # noqa: E402
 from tests.app.helpers import BASE, CLASS_NAMES, StubDetector, png_bytes, upload, wait_done  # noqa: E402
 
 
@@ -65,25 +66,32 @@ def test_bad_decisions_name_what_is_valid():
     assert info.value.status == 409 and entry.changes == [] and entry.cells[0]["review"] is None
 
 
-def test_an_added_cell_is_an_ellipse_in_its_box_and_counts_as_verified_only():
+def _add(entry, body):
+    box, name = review.new_cell(entry, body, CLASS_NAMES)
+    return review.add_cell(entry, box, name, ellipse_mask(entry.height, entry.width, box), "ellipse", CLASS_NAMES)
+
+
+def test_an_added_cell_keeps_its_box_and_mask_and_counts_as_verified_only():
     entry = _entry(("neutrophil", 0.92, None))
-    index, change = review.add_cell(entry, {"box": [10, 30, 2, 20], "class_name": "platelet"}, CLASS_NAMES)
+    index, change = _add(entry, {"box": [10, 30, 2, 20], "class_name": "platelet"})
     cell = entry.cells[index]
     assert index == 1 and cell["box"] == [2, 20, 10, 30] and cell["score"] is None and cell["source"] == "added"
     assert (change["what"], change["from"], change["to"]) == ("add", "none", "platelet")
-    mask = review.ellipse_mask(30, 40, (2, 20, 10, 30))
-    assert cell["area"] == int(mask.sum()) and mask[6, 25] and not mask[2, 20] and not mask[:2].any()
-    assert review.ellipse_mask(5, 5, (0, 0, 5, 5)).sum() == 21  # a 5 x 5 box: the disc of radius 2.5
+    mask = ellipse_mask(30, 40, (2, 20, 10, 30))
+    assert cell["area"] == int(mask.sum()) and cell["mask_from"] == "ellipse"
+    assert mask[6, 25] and not mask[2, 20] and not mask[:2].any()
+    assert ellipse_mask(5, 5, (0, 0, 5, 5)).sum() == 21  # a 5 x 5 box: the disc of radius 2.5
     counts = review.differential([entry], 0.75, CLASS_NAMES)
     assert (counts["pre"], counts["verified"], counts["changed"]) == ([1, 0, 0], [1, 0, 1], 1)
-    index, _ = review.add_cell(entry, {"box": [25, 35, 60, 90], "class_name": "lymphocyte"}, CLASS_NAMES)
-    assert entry.cells[index]["box"] == [25, 35, 30, 40]  # clipped to the 40 x 30 image
+    assert review.new_cell(entry, {"box": [25, 35, 60, 90], "class_name": "lymphocyte"}, CLASS_NAMES) == (
+        (25, 35, 30, 40), "lymphocyte")  # clipped to the 40 x 30 image
     for body, message in (({"box": [1, 2, 3]}, "box must be"), ({"box": [1, 2, 3, "x"]}, "box must be"),
                           ({"box": [0, 0, 1, 9], "class_name": "platelet"}, "less than 2 x 2"),
                           ({"box": [0, 0, 9, 9], "class_name": "monocyte"}, "class_name must be one of"),
                           ("box", "a new cell must be a JSON object")):
         with pytest.raises(review.ReviewError, match=message):
-            review.add_cell(entry, body, CLASS_NAMES)
+            review.new_cell(entry, body, CLASS_NAMES)
+    assert len(entry.cells) == 2 and len(entry.changes) == 1
 
 
 def test_the_differential_before_and_after_by_hand():
@@ -131,6 +139,7 @@ def test_review_and_add_through_the_api_are_kept_on_disk(served):
                                                                       "class_name": "neutrophil"})
     assert added.status_code == 201 and added.json()["index"] == 3
     assert added.json()["cell"]["mask"]["png"].startswith("data:image/png;base64,")
+    assert added.json()["cell"]["mask_from"] == "ellipse"  # the stub has no mask head to run on a box
     cells = client.get(f"/api/batches/{batch}/images/1").json()["cells"]
     assert [review.label(c) for c in cells] == ["neutrophil", "platelet", "neutrophil", "neutrophil"]
     # the model's output is unchanged by the review: results.json and counts.csv are detect's files
