@@ -214,16 +214,17 @@ class MaskRCNN(InspectionMixin):
         logger.info("saved the %s model to %s and its config to %s", self.mode, keras_path, config_path)
         return keras_path
 
-    def export(self, path, format="savedmodel", class_names=None):
+    def export(self, path, format="savedmodel", class_names=None, weights=None):
         """Write this inference model, with its moulding and unmoulding, for other runtimes (docs/export.md).
 
         path: a folder; format: "savedmodel" (TF Serving, tf.saved_model.load), "onnx" (onnxruntime) or "litert"
-        (LiteRT / TFLite); class_names: names by class id, BG first, stored beside the model. The export takes one
+        (LiteRT / TFLite); class_names: names by class id, BG first, stored beside the model; weights: the weights
+        file loaded, recorded beside it (the web page's model card finds its evaluation). The export takes one
         RGB uint8 image of any size and returns detect's cells (mrcnn/export/formats.py, mrcnn/export/serving.py);
         `mrcnn.export.load_exported(path).detect([image])` runs it. Returns the model file's path.
         """
         from mrcnn.export.formats import export_model
-        return export_model(self, path, format, class_names=class_names)
+        return export_model(self, path, format, class_names=class_names, weights=weights)
 
     # ---- training --------------------------------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ An export folder holds:
     model.tflite                  format "litert" (TensorFlow's converter; signature "serving_default"; LiteRT's
                                   built-in ops only: the layers trace mrcnn/ops/portable.py's NMS and ROI align)
     config.json                   the Config (Config.load reads it)
-    export.json                   format, model file, class names, input and outputs, the ops that need TensorFlow
+    export.json                   format, model file, class names, input and outputs, the ops that need TensorFlow,
+                                  the weights file exported (when given)
 Every format takes one RGB uint8 image of any size and returns boxes int32 [N, (y1, x1, y2, x2)] pixels, class_ids
 int32 [N], scores float32 [N] and masks bool [H, W, N] full size: `MaskRCNN.detect`'s cells. Batch norm: the
 inference model runs it through TensorFlow's fused kernel (mrcnn/layers/batch_norm.py), which TensorFlow's graph
@@ -64,10 +65,12 @@ def require_packages(packages, purpose):
     return modules
 
 
-def export_model(model, path, format="savedmodel", class_names=None):
+def export_model(model, path, format="savedmodel", class_names=None, weights=None):
     """Write the inference MaskRCNN `model` with its moulding and unmoulding to the folder `path` (module notes).
 
     format: "savedmodel", "onnx" or "litert". class_names: names by class id (BG first), stored in export.json.
+    weights: the weights file the model was loaded from, stored in export.json (the web page's model card finds the
+    evaluation of those weights by it).
     An existing folder's model files are replaced. Returns the path of the model file written.
     """
     format = check_format(format)
@@ -93,6 +96,8 @@ def export_model(model, path, format="savedmodel", class_names=None):
             "outputs": {"boxes": "int32 [N, (y1, x1, y2, x2)] pixels", "class_ids": "int32 [N]",
                         "scores": "float32 [N]", "masks": "bool [H, W, N]"},
             "molded_side": int(config.IMAGE_MAX_DIM)}
+    if weights is not None:
+        info["weights"] = str(weights)
     info.update(extra)
     with open(os.path.join(path, EXPORT_INFO), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)

@@ -56,7 +56,8 @@ def read_export_info(path):
 class ExportedModel:
     """An exported model of any format with Matterport's `detect`; see the module notes.
 
-    Attributes: config (the exported Config), class_names (export.json's, or None), format, path.
+    Attributes: config (the exported Config), class_names (export.json's, or None), format, path, weights (the
+    weights file exported, from export.json, or None).
     xnnpack: LiteRT only: run with its default XNNPACK delegate (faster) or, False, LiteRT's own kernels.
     """
 
@@ -66,6 +67,7 @@ class ExportedModel:
         info, self.config = read_export_info(path)
         self.format = info["format"]
         self.class_names = info.get("class_names")
+        self.weights = info.get("weights")
         self.select_tf_ops = info.get("select_tf_ops") or {}
         model_file = os.path.join(path, info.get("model_file", ""))
         if not os.path.isfile(model_file):

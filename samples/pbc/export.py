@@ -32,7 +32,7 @@ def cmd_export(args):
     from mrcnn.model import MaskRCNN
     model = MaskRCNN("inference", config, args.logs)
     model.load_weights(weights)
-    path = model.export(args.out, args.format, class_names=["BG"] + CLASS_NAMES)
+    path = model.export(args.out, args.format, class_names=["BG"] + CLASS_NAMES, weights=weights)
     print(f"exported {weights} as {args.format}: {path} (config.json and export.json beside it)\n"
           f"next: pbc.py detect --model {args.out} --images ... --out ...")
     return 0

@@ -12,6 +12,7 @@ export, serve.
         --weights out/detector.weights.h5 --out out/lab.weights.h5    # the page's verified cells, to learn a lab
     python samples/pbc/pbc.py compare out/eval_resnet50 out/eval_resnet101
     python samples/pbc/pbc.py serve --weights last          # a web page at http://127.0.0.1:8000/
+    python samples/pbc/pbc.py serve --model out/litert      # the page on an exported model (docs/export.md)
 
 `--dataset synthetic` uses generated smears with exact masks (no download): the quick way to see everything work.
 The paper's configuration (Table 2) is the default; `--preset cpu` and the size overrides make CPU runs short.
@@ -36,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 from mrcnn import cli  # noqa: E402  (standard library only: errors are reported before TensorFlow loads)
 from mrcnn.cli import UsageError  # noqa: E402
 from samples.pbc.classes import CLASS_NAMES, WHITE_CELL_CLASSES  # noqa: E402
-from samples.pbc.config import add_model_options  # noqa: E402
+from samples.pbc.config import PbcConfig, add_model_options  # noqa: E402
 from samples.pbc.datasets import load_subset  # noqa: E402
 from samples.pbc.models import (exported_detector, inference_config, inference_detector, spread,  # noqa: E402
                                 store_cutoff)
@@ -44,6 +45,7 @@ from samples.pbc.train import need_annotations  # noqa: E402
 
 log = logging.getLogger("pbc")
 CATEGORY_MAP = {i + 1: i + 1 for i in range(len(CLASS_NAMES))}  # COCO category id = class id in detect's outputs
+DEFAULT_FLOOR = 0.05  # serve: the lowest score the model returns, where the page's threshold slider stops
 
 
 # ---- commands --------------------------------------------------------------------------------------------------------
@@ -135,12 +137,25 @@ def cmd_serve(args):
         args.work = prepare_work_dir(args.work or default_work_dir())  # before the model loads: a bad folder fails fast
     except (ImportError, FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from None  # one line, "pbc.py serve: error: ..." (mrcnn/cli.py)
-    config, weights = inference_config(args)
-    threshold = config.DETECTION_MIN_CONFIDENCE
-    config.DETECTION_MIN_CONFIDENCE = min(args.floor, threshold)  # the model returns cells down to the floor
-    model = inference_detector(config, weights, args)
+    if args.model:  # an exported model: it returns cells down to the threshold it was exported with
+        model = exported_detector(args)
+        floor = float(model.config.DETECTION_MIN_CONFIDENCE)
+        if args.floor is not None:
+            raise UsageError(f"--floor: the exported model {args.model} returns cells down to the threshold it was "
+                             f"exported with, {floor:g}; for a lower floor, export again with pbc.py export "
+                             f"--min-confidence {args.floor:g}")
+        threshold = PbcConfig.DETECTION_MIN_CONFIDENCE if args.min_confidence is None else args.min_confidence
+        if threshold < floor:
+            raise UsageError(f"--min-confidence {threshold:g}: the exported model {args.model} has no cells below "
+                             f"{floor:g}, the threshold it was exported with; give one from {floor:g} to 1")
+        weights, title = model.model.weights, f"PBC Mask R-CNN ({model.model.format} export)"
+    else:
+        config, weights = inference_config(args)
+        threshold = config.DETECTION_MIN_CONFIDENCE
+        config.DETECTION_MIN_CONFIDENCE = min(DEFAULT_FLOOR if args.floor is None else args.floor, threshold)
+        model, title = inference_detector(config, weights, args), "PBC Mask R-CNN"
     serve(model, ["BG"] + CLASS_NAMES, weights=weights, eval_dir=args.eval, threshold=threshold, host=args.host,
-          port=args.port, title="PBC Mask R-CNN", category_map=CATEGORY_MAP, work_dir=args.work,
+          port=args.port, title=title, category_map=CATEGORY_MAP, work_dir=args.work,
           differential={"classes": WHITE_CELL_CLASSES, "label": "white cells"})
     return 0
 
@@ -207,7 +222,10 @@ def build_parser():
                        description="Serve a web page on this computer (127.0.0.1) where smear images are dropped, "
                                    "detected with the model, drawn with their cells, and counted; the counts and COCO "
                                    "results download in detect's formats. Needs `pip install -e .[app]`.")
-    p.add_argument("--weights", default="last", help="a checkpoint, or 'last' (default)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--weights", default="last", help="a checkpoint, or 'last' (default)")
+    source.add_argument("--model", help="a folder written by pbc.py export (any format), run instead of the weights; "
+                                        "export it with --min-confidence 0.05 for the threshold slider to reach down")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only; there is no login)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
@@ -217,8 +235,9 @@ def build_parser():
     p.add_argument("--work", default=None,
                    help="folder where batches are kept (images, cells, corrections), so that a restart loses nothing "
                         "(default: $MRCNN_WORK_DIR, else the user's data folder, e.g. ~/.local/share/mrcnn/work)")
-    p.add_argument("--floor", type=float, default=0.05,
-                   help="lowest score the model returns: the page's threshold slider goes down to it (default 0.05)")
+    p.add_argument("--floor", type=float, default=None,
+                   help="lowest score the model returns: the page's threshold slider goes down to it (default "
+                        f"{DEFAULT_FLOOR}; an exported model's is the threshold it was exported with)")
     add_model_options(p, training=False)
     p.set_defaults(func=cmd_serve)
     return parser

@@ -100,3 +100,41 @@ def test_bad_input_is_one_line(weights, images, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         pbc.main(["detect", "--images", images, "--weights", weights, "--model", missing, "--out", missing])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_serve_model_runs_the_page_on_an_exported_model(weights, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("starlette", reason="the web app's extra is not installed (pip install -e .[app])")
+    import uvicorn
+    from starlette.testclient import TestClient
+
+    from tests.app.helpers import BASE, png_bytes, upload, wait_done
+    export = str(tmp_path / "export")
+    assert pbc.main(["export", "--weights", weights, "--format", "litert", "--out", export, "--min-confidence",
+                     "0.05"] + TINY) == 0
+    captured = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: captured.update(app=app, **kwargs))
+    assert pbc.main(["serve", "--model", export, "--work", str(tmp_path / "work"), "--pixel-size", "off"]) == 0
+    service = captured["app"].state.service
+    assert type(service.model.model).__name__ == "ExportedModel" and service.model.model.format == "litert"
+    assert (service.floor, service.threshold) == (0.05, 0.75)  # the export's threshold; the paper's to start
+    card = service.card
+    assert card["title"] == "PBC Mask R-CNN (litert export)" and card["weights"] == weights
+    with TestClient(captured["app"], base_url=BASE) as client:
+        batch = client.post("/api/batches").json()["batch"]
+        upload(client, batch, "a.png", png_bytes(height=70, width=90))
+        assert wait_done(client, batch)[0]["status"] == "done"
+        added = client.post(f"/api/batches/{batch}/images/1/cells", json={"box": [10, 10, 30, 40],
+                                                                          "class_name": "lymphocyte"})
+        assert added.json()["cell"]["mask_from"] == "ellipse"  # an export has no mask head to run on a box
+
+    def error(argv):
+        with pytest.raises(SystemExit) as info:
+            pbc.main(argv)
+        assert info.value.code == 2
+        return capsys.readouterr().err.strip().splitlines()[-1]
+    assert "export again with pbc.py export --min-confidence 0.01" in error(
+        ["serve", "--model", export, "--floor", "0.01", "--work", str(tmp_path / "work")])
+    assert "has no cells below 0.05" in error(
+        ["serve", "--model", export, "--min-confidence", "0.02", "--work", str(tmp_path / "work")])
+    assert "not allowed with argument" in error(["serve", "--model", export, "--weights", weights])
