@@ -12,7 +12,7 @@ export, serve.
         --weights out/detector.weights.h5 --out out/lab.weights.h5    # the page's verified cells, to learn a lab
     python samples/pbc/pbc.py compare out/eval_resnet50 out/eval_resnet101
     python samples/pbc/pbc.py serve --weights last          # a web page at http://127.0.0.1:8000/
-    python samples/pbc/pbc.py serve --model out/litert      # the page on an exported model (docs/export.md)
+    python samples/pbc/pbc.py serve --model out/onnx        # the page on an exported model (docs/export.md)
 
 `--dataset synthetic` uses generated smears with exact masks (no download): the quick way to see everything work.
 The paper's configuration (Table 2) is the default; `--preset cpu` and the size overrides make CPU runs short.
