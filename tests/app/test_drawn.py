@@ -21,21 +21,25 @@ from tests.app.helpers import BASE, CLASS_NAMES, MEASURED_SCALE, ReportingDetect
 
 
 class MaskingDetector(StubDetector):
-    """StubDetector with a mask head: the mask of a box is its top half; records what it is given. `fail`: it
-    raises; `empty`: it answers an empty mask."""
+    """StubDetector with a mask head; records what it is given. The mask of a box (`shape`): "lower" its lower three
+    quarters (a cell), "nucleus" the middle ninth, "empty" nothing, "fail" raises."""
 
-    def __init__(self, fail=False, empty=False, **kwargs):
+    def __init__(self, shape="lower", **kwargs):
         super().__init__(**kwargs)
-        self.fail, self.empty, self.seen = fail, empty, []
+        self.shape, self.seen = shape, []
 
     def masks_for_boxes(self, image, boxes, class_ids, **kwargs):
         self.seen.append((image.shape, np.asarray(boxes).round(2).tolist(), list(class_ids), kwargs,
                           threading.current_thread().name))
-        if self.fail:
+        if self.shape == "fail":
             raise RuntimeError("the head failed")
         masks = np.zeros(image.shape[:2] + (len(boxes),), bool)
         for i, (y1, x1, y2, x2) in enumerate(np.rint(boxes).astype(int)):
-            masks[y1:(y1 + y2) // 2, x1:x2, i] = not self.empty
+            h, w = y2 - y1, x2 - x1
+            if self.shape == "lower":
+                masks[y1 + h // 4:y2, x1:x2, i] = True
+            elif self.shape == "nucleus":
+                masks[y1 + h // 3:y2 - h // 3, x1 + w // 3:x2 - w // 3, i] = True
         return masks
 
 
@@ -62,8 +66,8 @@ def test_a_drawn_cell_gets_the_mask_heads_outline_from_the_models_thread():
     model = MaskingDetector()
     cell = _add_cell(model, [10, 8, 30, 28])
     expected = np.zeros((40, 48), bool)
-    expected[10:20, 8:28] = True  # the head's answer: the box's top half
-    assert cell["mask_from"] == "model" and np.array_equal(_mask(cell, 40, 48), expected) and cell["area"] == 200
+    expected[15:30, 8:28] = True  # the head's answer: the box's lower three quarters, 300 px, 0.95 of the ellipse
+    assert cell["mask_from"] == "model" and np.array_equal(_mask(cell, 40, 48), expected) and cell["area"] == 300
     shape, boxes, class_ids, kwargs, thread = model.seen[0]
     assert shape == (40, 48, 3) and boxes == [[10, 8, 30, 28]] and class_ids == [3] and kwargs == {}
     assert thread == "mrcnn-app-detector"
@@ -82,11 +86,12 @@ def test_a_large_image_is_masked_on_its_display_copy_and_the_mask_brought_back()
     assert shape == (2048, 32, 3) and boxes == [[500, 5, 700, 25]]
     assert kwargs["scale"]["factor"] == pytest.approx(MEASURED_SCALE["factor"] * 2)  # the copy is half as large
     mask = _mask(cell, 4096, 64)
-    assert cell["mask_from"] == "model" and mask[1000:1200, 10:50].all() and mask.sum() == 200 * 40
+    assert cell["mask_from"] == "model" and mask[1100:1400, 10:50].all() and mask.sum() == 300 * 40
 
 
-@pytest.mark.parametrize("model", [StubDetector(), MaskingDetector(fail=True), MaskingDetector(empty=True)],
-                         ids=["no mask head", "the head fails", "an empty mask"])
+@pytest.mark.parametrize("model", [StubDetector(), MaskingDetector("fail"), MaskingDetector("empty"),
+                                   MaskingDetector("nucleus")],
+                         ids=["no mask head", "the head fails", "an empty mask", "the nucleus only"])
 def test_without_a_mask_from_the_model_the_cell_is_the_ellipse_in_its_box(model):
     cell = _add_cell(model, [10, 8, 30, 28])
     assert cell["mask_from"] == "ellipse"
@@ -155,3 +160,22 @@ def test_closing_the_worker_cancels_the_jobs_left():
     release.set()
     closing.join(5)
     assert job.cancelled() and order == ["image"]
+
+
+def test_the_models_mask_must_cover_min_fill_of_the_ellipse():
+    from mrcnn.app.drawn import MIN_FILL
+
+    box = (0, 0, 20, 20)
+    ellipse = ellipse_mask(20, 20, box)
+    needed = int(np.ceil(MIN_FILL * ellipse.sum()))
+    entry = types.SimpleNamespace(name="a.png", height=20, width=20, info={}, display_path=lambda: _png_file(20, 20))
+    for pixels, expected in ((needed, "model"), (needed - 1, "ellipse")):
+        mask = np.zeros((20, 20), bool)
+        mask.flat[:pixels] = True  # the first rows: any shape, only the area counts
+
+        def run(job, mask=mask):
+            done = concurrent.futures.Future()
+            done.set_result(mask)
+            return done
+        got, mask_from = drawn_mask(MaskingDetector(), types.SimpleNamespace(run=run), entry, box, 1)
+        assert mask_from == expected and np.array_equal(got, mask if expected == "model" else ellipse)
