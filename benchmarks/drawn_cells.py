@@ -30,15 +30,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from benchmarks.mask_stages import grow, iou  # noqa: E402
 from mrcnn.app.drawn import MODEL, choose_mask, ellipse_mask  # noqa: E402
+from mrcnn.utils import extract_bboxes  # noqa: E402
 
 BOXES = {"tight": 1.0, "1.1x": 1.1}
 
 
 def drawn_box(truth, factor):
     """The pixel box (y1, x1, y2, x2) of the annotation `truth` [H, W] grown `factor` times, rounded, in the image."""
-    ys, xs = np.flatnonzero(truth.any(axis=1)), np.flatnonzero(truth.any(axis=0))
-    box = np.array([ys[0], xs[0], ys[-1] + 1, xs[-1] + 1])
-    return tuple(int(v) for v in np.rint(grow(box, factor, truth.shape))) if factor != 1.0 else tuple(box.tolist())
+    box = extract_bboxes(truth[..., None])[0]
+    return tuple(int(v) for v in np.rint(grow(box, factor, truth.shape)))
 
 
 def score_cells(detector, cells):

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from mrcnn.data.paste import paste_masks
-from mrcnn.tiling import pad_colour
+from mrcnn.tiling import pad_colour, pad_tile
 
 # The mask head's layers after ROIAlign, in order (mrcnn/heads/mask.py); "mrcnn_mask" itself takes [x, pooled].
 MASK_HEAD_LAYERS = (["mrcnn_mask_merge_rois"]
@@ -116,12 +116,9 @@ def masks_at_scale(model, image, boxes, class_ids, factor):
         y0 = int(np.clip(round((box[0] + box[2] - side) / 2), 0, max(0, height - side)))
         x0 = int(np.clip(round((box[1] + box[3] - side) / 2), 0, max(0, width - side)))
         crop = image[y0:y0 + side, x0:x0 + side]
-        window = crop
-        if crop.shape[:2] != (side, side):  # the image is smaller than the window on a side
-            fill = pad_colour(image) if fill is None else fill
-            window = np.empty((side, side, image.shape[2]), image.dtype)
-            window[:] = fill
-            window[:crop.shape[0], :crop.shape[1]] = crop
+        if fill is None and crop.shape[:2] != (side, side):  # the image is smaller than the window on a side
+            fill = pad_colour(image)
+        window = pad_tile(crop, side, fill)
         mask = model.masks_for_boxes(window, (box - [y0, x0, y0, x0])[None], [class_id])[..., 0]
         masks[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1], i] = mask[:crop.shape[0], :crop.shape[1]]
     return masks

@@ -82,6 +82,17 @@ def pad_colour(image, pad_value=None):
     return np.broadcast_to(np.asarray(pad_value, image.dtype), image.shape[-1:])
 
 
+def pad_tile(crop, side, fill):
+    """A `side` x `side` tile holding `crop` [h, w, C] (h, w <= side) in its top-left corner, the rest `fill` [C]
+    (pad_colour); `crop` itself when it fills the tile."""
+    if crop.shape[:2] == (side, side):
+        return crop
+    tile = np.empty((side, side, crop.shape[2]), crop.dtype)
+    tile[:] = fill
+    tile[:crop.shape[0], :crop.shape[1]] = crop
+    return tile
+
+
 def _crops(result, window, tile_index, shape):
     """One tile's detections as records with full-image boxes and masks cropped to them (the tile's padding cut)."""
     y0, x0, y1, x1 = window
@@ -224,14 +235,7 @@ def detect_tiled(model, image, tile_size=None, overlap=None, same_cell=DEFAULT_S
     records = []
     for start in range(0, len(windows), batch):
         chunk = windows[start:start + batch]
-        tiles = []
-        for y1, x1, y2, x2 in chunk:
-            tile = image[y1:y2, x1:x2]
-            if tile.shape[:2] != (side, side):
-                tile = np.empty((side, side, image.shape[2]), image.dtype)
-                tile[:] = fill
-                tile[:y2 - y1, :x2 - x1] = image[y1:y2, x1:x2]
-            tiles.append(tile)
+        tiles = [pad_tile(image[y1:y2, x1:x2], side, fill) for y1, x1, y2, x2 in chunk]
         for k, result in enumerate(model.detect(tiles)):
             records += _crops(result, chunk[k], start + k, (height, width))
     kept = merge_tiles(records, same_cell)
