@@ -50,7 +50,8 @@ class ScaledDetector:
         rescale: False detects every image as it comes (the scale is still measured and reported).
         familiarity: None, or a mrcnn.familiarity.FamiliarityScorer: each result then also says how unlike the
             training images its image is, r["unlike_training"] = {"score", "unlike", "cutoff"}.
-        colour: None, or f(image) -> image applied to every image first (mrcnn.data.colour.ColourNormalizer).
+        colour: None, or f(image) -> image applied to every image first (mrcnn/data/colour.py: ColourNormalizer,
+            BackgroundBalancer).
     `config` is the model's, so the detector stands in for the model (streaming, the web page, evaluation);
     `reports` names what it adds to each result (mrcnn/streaming.py writes it per image).
     """

@@ -154,9 +154,10 @@ def add_model_options(parser, training):
                                  "median used for all (one microscope); each: every image measured on its own "
                                  "(images of several microscopes); off: each image resized to the model's input as "
                                  "it comes")
-        parser.add_argument("--colour", default="off", choices=["off", "pbc"],
+        parser.add_argument("--colour", default="off", choices=["off", "pbc", "background"],
                             help="off (default): the images' colours as they are; pbc: each image's LAB mean and "
-                                 "spread moved to PBC's first (mrcnn/data/colour.py)")
+                                 "spread moved to PBC's first; background: each image white-balanced so that its "
+                                 "background takes PBC's colour (mrcnn/data/colour.py)")
 
 
 def pixel_size(text):

@@ -56,6 +56,10 @@ def scaled_detector(model, args, familiarity, sample=None):
         from mrcnn.data.colour import ColourNormalizer
         from samples.pbc.colour import PBC_LAB_MEAN, PBC_LAB_STD
         colour = ColourNormalizer(PBC_LAB_MEAN, PBC_LAB_STD)
+    elif getattr(args, "colour", "off") == "background":
+        from mrcnn.data.colour import BackgroundBalancer
+        from samples.pbc.colour import PBC_BACKGROUND
+        colour = BackgroundBalancer(PBC_BACKGROUND)
     detector = ScaledDetector(model, pixel_size=known, rescale=args.pixel_size != "off", familiarity=familiarity,
                               colour=colour)
     if args.pixel_size == "auto" and sample is not None and config.RED_CELL_DIAMETER:

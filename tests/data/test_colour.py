@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mrcnn.data.colour import ColourNormalizer, grey_rgb, lab_statistics, match_lab_statistics
+from mrcnn.data.colour import (BackgroundBalancer, ColourNormalizer, background_colour, balance_background, grey_rgb,
+                               lab_statistics, match_lab_statistics)
 
 
 def _lab(image):
@@ -52,3 +53,39 @@ def test_grey_rgb_is_the_luma_in_every_channel():
     np.testing.assert_array_equal(grey_rgb(out), out)  # grey stays grey
     with pytest.raises(ValueError, match="uint8"):
         grey_rgb(image.astype(np.float32))
+
+
+def _smear(background, cell, size=20):
+    """A [size, size] image of `background` with a dark square `cell` filling its middle half."""
+    image = np.empty((size, size, 3), np.uint8)
+    image[:] = background
+    image[size // 4:3 * size // 4, size // 4:3 * size // 4] = cell
+    return image
+
+
+def test_background_colour_is_the_median_of_the_brightest_quarter():
+    image = _smear((240, 230, 120), (90, 40, 100))  # 75 % background, 25 % cell
+    assert background_colour(image).tolist() == [240.0, 230.0, 120.0]
+    image[0, :5] = (255, 255, 255)  # a few bright specks do not move the median
+    assert background_colour(image).tolist() == [240.0, 230.0, 120.0]
+
+
+def test_balance_background_takes_the_background_to_the_target_and_scales_the_cell_alike():
+    image = _smear((240, 230, 120), (90, 40, 100))
+    out = balance_background(image, (250, 230, 200))
+    assert out.dtype == np.uint8 and out.shape == image.shape
+    assert out[0, 0].tolist() == [250, 230, 200]
+    # the cell: gains 250/240, 1, 200/120 -> 93.75, 40, 166.7, rounded
+    assert out[10, 10].tolist() == [94, 40, 167]
+    np.testing.assert_array_equal(BackgroundBalancer((250, 230, 200))(image), out)
+
+
+def test_balance_background_clips_and_leaves_a_black_background_channel_and_refuses_bad_input():
+    image = _smear((200, 0, 100), (250, 0, 10))
+    out = balance_background(image, (250, 230, 200))
+    assert out[0, 0].tolist() == [250, 0, 200]  # no gain for a channel that is black in the background
+    assert out[10, 10].tolist() == [255, 0, 20]  # 250 * 1.25 clipped to 255
+    with pytest.raises(ValueError, match=r"uint8 \[H, W, 3\]"):
+        balance_background(np.zeros((4, 4), np.uint8), (1, 1, 1))
+    with pytest.raises(ValueError, match=r"3 values in \(0, 255\]"):
+        BackgroundBalancer((250, 0, 200))
