@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 RESIZE_MODES = ("none", "square", "pad64", "crop")
 OPTIMIZERS = ("SGD", "ADAM")
+DETECTION_SCORES = ("class", "object")
 DTYPE_POLICIES = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss", "mrcnn_mask_loss")
 # The backbone halves the image 5 times and the FPN upsamples back by 2 per level: sides must divide by 2**6.
@@ -159,6 +160,16 @@ class Config:
 
     # Per-class non-max suppression threshold on the final detections.
     DETECTION_NMS_THRESHOLD = 0.3
+
+    # What a detection's score is (mrcnn/layers/detection.py). "class" (Matterport's): the probability of the ROI's
+    # most probable class, and an ROI whose most probable class is the background is dropped. "object": the
+    # probability that the ROI is not background (1 - P(background)), the class being the most probable of the
+    # others; an object the classifier is sure of but whose class it hesitates over (0.5 ig, 0.45 monocyte) is kept.
+    DETECTION_SCORE = "class"
+
+    # True: after the per-class suppression, a detection overlapping a better-scoring one of another class by more
+    # than DETECTION_NMS_THRESHOLD is dropped too (one object, one detection). False: Matterport's per-class only.
+    DETECTION_NMS_ACROSS_CLASSES = False
 
     # Blood smears: the typical red-cell diameter, in pixels of the model's input, in the images the model trained on:
     # the scale it knows cells at. With it, mrcnn/detector.py brings every image to that scale before detection
@@ -349,6 +360,11 @@ class Config:
             raise ValueError(f"Config.TRAIN_ROIS_PER_IMAGE = {self.TRAIN_ROIS_PER_IMAGE} exceeds "
                              f"POST_NMS_ROIS_TRAINING = {self.POST_NMS_ROIS_TRAINING}: the heads cannot sample more "
                              "ROIs than the RPN proposes")
+        if self.DETECTION_SCORE not in DETECTION_SCORES:
+            raise ValueError(f"Config.DETECTION_SCORE = {self.DETECTION_SCORE!r}: valid scores are {DETECTION_SCORES}")
+        if not isinstance(self.DETECTION_NMS_ACROSS_CLASSES, (bool, np.bool_)):
+            raise ValueError(f"Config.DETECTION_NMS_ACROSS_CLASSES = {self.DETECTION_NMS_ACROSS_CLASSES!r}: must be "
+                             "True or False")
         if self.IMAGE_RESIZE_MODE not in RESIZE_MODES:
             raise ValueError(f"Config.IMAGE_RESIZE_MODE = {self.IMAGE_RESIZE_MODE!r}: valid modes are {RESIZE_MODES}")
         _check_int(self, "IMAGE_MAX_DIM", SIZE_DIVISOR)

@@ -176,6 +176,7 @@ def _build_graph(mode, config):
             detection_max_instances=config.DETECTION_MAX_INSTANCES,
             detection_min_confidence=config.DETECTION_MIN_CONFIDENCE,
             detection_nms_threshold=config.DETECTION_NMS_THRESHOLD, bbox_std_dev=bbox_std,
+            score=config.DETECTION_SCORE, nms_across_classes=config.DETECTION_NMS_ACROSS_CLASSES,
             name="mrcnn_detection")([rpn_rois, mrcnn_class, mrcnn_bbox, meta])
         detection_boxes = DetectionBoxes(name="detection_boxes")(detections)
         pooled_mask = PyramidROIAlign(mask_pool, name="roi_align_mask")([detection_boxes, meta] + mrcnn_feature_maps)

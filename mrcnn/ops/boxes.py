@@ -102,13 +102,14 @@ def box_refinement_graph(box, gt_box):
 def overlaps_graph(boxes1, boxes2):
     """IoU of every box of `boxes1` with every box of `boxes2`.
 
-    boxes1: [N1, (y1, x1, y2, x2)]; boxes2: [N2, (y1, x1, y2, x2)]. Either may be empty.
-    Returns: float32 [N1, N2]. Where the union has no area (two zero-area boxes) the IoU is 0, never NaN.
+    boxes1: [N1, (y1, x1, y2, x2)]; boxes2: [N2, (y1, x1, y2, x2)]. Either may be empty. Both may also carry the
+    same leading batch axes ([B, N1, 4] and [B, N2, 4]: each batch entry's boxes with its own).
+    Returns: float32 [N1, N2] ([B, N1, N2]). Where the union has no area (two zero-area boxes) the IoU is 0, never NaN.
     """
     boxes1 = tf.cast(boxes1, tf.float32)
     boxes2 = tf.cast(boxes2, tf.float32)
-    b1 = boxes1[:, tf.newaxis, :]
-    b2 = boxes2[tf.newaxis, :, :]
+    b1 = boxes1[..., :, tf.newaxis, :]
+    b2 = boxes2[..., tf.newaxis, :, :]
     y1 = tf.maximum(b1[..., 0], b2[..., 0])
     x1 = tf.maximum(b1[..., 1], b2[..., 1])
     y2 = tf.minimum(b1[..., 2], b2[..., 2])

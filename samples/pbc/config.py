@@ -33,6 +33,11 @@ class PbcConfig(Config):
     STEPS_PER_EPOCH = 100
     VALIDATION_STEPS = 50
     DETECTION_MIN_CONFIDENCE = 0.75
+    # A cell is kept when the model is sure it is a cell (1 - P(background) >= 0.75) even if it hesitates over its
+    # class, and counted once (no second detection of another class on it): on other labs' smears Matterport's score
+    # dropped half the white cells (docs/other_labs.md). --detection-score class --nms per-class give Matterport's.
+    DETECTION_SCORE = "object"
+    DETECTION_NMS_ACROSS_CLASSES = True
 
 
 class PbcInferenceConfig(PbcConfig):
@@ -148,6 +153,7 @@ def add_model_options(parser, training):
     if not training:
         parser.add_argument("--min-confidence", type=float, default=None,
                             help="DETECTION_MIN_CONFIDENCE (the paper: 0.75)")
+        add_scoring_options(parser)
         parser.add_argument("--pixel-size", type=pixel_size, default="auto", metavar="{auto,each,off,UM}",
                             help="µm per pixel of the images, to bring them to the scale the model trained at; "
                                  "auto (default): from the red cells (7.5 µm) of up to 50 of the images, their "
@@ -158,6 +164,16 @@ def add_model_options(parser, training):
                             help="off (default): the images' colours as they are; pbc: each image's LAB mean and "
                                  "spread moved to PBC's first; background: each image white-balanced so that its "
                                  "background takes PBC's colour (mrcnn/data/colour.py)")
+
+
+def add_scoring_options(parser):
+    """--detection-score and --nms: what a detection's score is, and whether overlaps are suppressed across classes."""
+    parser.add_argument("--detection-score", default=None, choices=["object", "class"],
+                        help="DETECTION_SCORE: object (default): how sure the model is that a detection is a cell, "
+                             "1 - P(background); class: the probability of its class (Matterport's)")
+    parser.add_argument("--nms", default=None, choices=["across", "per-class"],
+                        help="across (default): one detection per cell, whatever its class; per-class: Matterport's, "
+                             "a cell may be detected once per class")
 
 
 def pixel_size(text):
@@ -201,6 +217,10 @@ def config_from_args(args, inference=False, start_weights=None):
                          learning_rate=learning_rate, optimizer=optimizer, red_cell_diameter=red_cell_diameter)
     if inference and getattr(args, "min_confidence", None) is not None:
         config.DETECTION_MIN_CONFIDENCE = args.min_confidence
+    if inference and getattr(args, "detection_score", None) is not None:
+        config.DETECTION_SCORE = args.detection_score
+    if inference and getattr(args, "nms", None) is not None:
+        config.DETECTION_NMS_ACROSS_CLASSES = args.nms == "across"
     return config
 
 

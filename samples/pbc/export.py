@@ -13,7 +13,7 @@ its layer.
 """
 
 from samples.pbc.classes import CLASS_NAMES
-from samples.pbc.config import add_model_options
+from samples.pbc.config import add_model_options, add_scoring_options
 
 FORMATS = ("savedmodel", "onnx", "litert")  # mrcnn.export.FORMATS (not imported here: TensorFlow would load)
 
@@ -51,4 +51,5 @@ def add_parser(sub):
     add_model_options(p, training=True)
     p.add_argument("--min-confidence", type=float, default=None,
                    help="DETECTION_MIN_CONFIDENCE kept in the export (the paper: 0.75)")
+    add_scoring_options(p)
     return p

@@ -63,16 +63,29 @@ def test_real_model_through_the_api_equals_pbc_detect(model, tmp_path):
         [row.split(",")[1:] for row in (out / "counts.csv").read_text().splitlines()]
 
 
-def test_filtering_at_a_threshold_equals_detecting_at_it(model):
+class ObjectScoreConfig(OneImageConfig):
+    DETECTION_SCORE = "object"  # the PBC sample's scoring
+    DETECTION_NMS_ACROSS_CLASSES = True
+
+
+@pytest.mark.parametrize("scoring", ["class", "object"])
+def test_filtering_at_a_threshold_equals_detecting_at_it(model, scoring):
     """The page's slider filters the floor model's cells; the model built at that threshold finds the same ones
-    (per-class NMS never lets a weaker box remove a stronger one, and the best D are kept), so no re-run is needed."""
+    (NMS, per class or across classes, never lets a weaker box remove a stronger one, and the best D are kept), so
+    no re-run is needed."""
+    if scoring == "object":
+        floor_model = MaskRCNN("inference", ObjectScoreConfig(), model.model_dir)
+        floor_model.keras_model.set_weights(model.keras_model.get_weights())
+        logits = floor_model.keras_model.get_layer("mrcnn_class_logits")
+        logits.kernel.assign(logits.kernel * 0.05)  # P(background) spread out instead of all ~0: scores below 1.0
+        model = floor_model
     with TestClient(create_app(model, NAMES), base_url=BASE) as client:
         batch = client.post("/api/batches").json()["batch"]
         upload(client, batch, "x.png", png_bytes(height=64, width=64, seed=4))
         wait_done(client, batch)
         cells = client.get(f"/api/batches/{batch}/images/1").json()["cells"]
     threshold = float(np.median([c["score"] for c in cells]))
-    config = OneImageConfig()
+    config = type(model.config)()
     config.DETECTION_MIN_CONFIDENCE = threshold
     strict = MaskRCNN("inference", config, model.model_dir)
     strict.keras_model.set_weights(model.keras_model.get_weights())

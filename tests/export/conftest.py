@@ -13,20 +13,39 @@ CLASS_NAMES = ["BG", "square", "circle", "triangle"]
 LOGIT_SCALE = 0.05
 
 
+class ObjectScoreConfig(TinyConfig):
+    """The PBC sample's scoring: 1 - P(background), one detection per object across classes."""
+    DETECTION_SCORE = "object"
+    DETECTION_NMS_ACROSS_CLASSES = True
+
+
+def _seeded_tiny_model(config, logs, scaled=("rpn_class_raw", "mrcnn_class_logits")):
+    from mrcnn.model import MaskRCNN
+    from mrcnn.weights_io import all_layers
+    keras.utils.set_random_seed(1)
+    model = MaskRCNN("inference", config, logs)
+    for layer in all_layers(model.keras_model):
+        if layer.name in scaled:
+            layer.kernel.assign(layer.kernel * LOGIT_SCALE)
+    return model
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """Seeded random weights; TinyConfig's DETECTION_MIN_CONFIDENCE 0 keeps 8 cells an image. Random logits put
     most scores at 1.0 exactly, and cells of equal scores come in whatever order a runtime's sort leaves them: the
     RPN's and the classifier's logit kernels are scaled by LOGIT_SCALE, so that scores are spread (0.3-0.7) and the
     order of the cells is the model's, not a tie-break's."""
-    from mrcnn.model import MaskRCNN
-    from mrcnn.weights_io import all_layers
-    keras.utils.set_random_seed(1)
-    model = MaskRCNN("inference", TinyConfig(), str(tmp_path_factory.mktemp("logs")))
-    for layer in all_layers(model.keras_model):
-        if layer.name in ("rpn_class_raw", "mrcnn_class_logits"):
-            layer.kernel.assign(layer.kernel * LOGIT_SCALE)
-    return model
+    return _seeded_tiny_model(TinyConfig(), str(tmp_path_factory.mktemp("logs")))
+
+
+@pytest.fixture(scope="session")
+def object_score_model(tmp_path_factory):
+    """tiny_model's weights with ObjectScoreConfig's detection layer, its classifier's logits left at full scale:
+    scaled down, every class is nearly as probable as the next, and which one an ROI takes (with that class's box
+    deltas) is a tie that a runtime's rounding breaks either way. At full scale many ROIs have P(background) below
+    float32's resolution of 1 - P: their ranks, -log P(background), still order them."""
+    return _seeded_tiny_model(ObjectScoreConfig(), str(tmp_path_factory.mktemp("logs")), scaled=("rpn_class_raw",))
 
 
 @pytest.fixture(scope="session")

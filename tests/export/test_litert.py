@@ -47,6 +47,17 @@ def test_litert_gives_detects_cells(exported, parity_images, expected_cells):
     assert [len(r["class_ids"]) for r in fast] == [len(r["class_ids"]) for r in expected_cells]
 
 
+def test_object_score_and_suppression_across_classes_in_litert(object_score_model, parity_images, tmp_path):
+    # The layer's LiteRT path equals its TensorFlow path exactly (tests/ops/test_portable.py). Here the converted
+    # model runs: LiteRT's kernels move this random model's proposals and scores by ~2e-4, enough for NMS to keep
+    # a neighbouring box of one of its cells on these weights; the cells per image and their classes are the same.
+    expected = object_score_model.detect(parity_images)
+    assert sum(len(r["class_ids"]) for r in expected) > 0
+    object_score_model.export(str(tmp_path), "litert", class_names=CLASS_NAMES)
+    got = load_exported(str(tmp_path), xnnpack=False).detect(parity_images)
+    assert [sorted(r["class_ids"]) for r in got] == [sorted(r["class_ids"]) for r in expected]
+
+
 def test_weights_are_in_the_model_and_batch_norm_folded(exported, tiny_model, parity_images):
     import numpy as np
     import tensorflow as tf

@@ -29,6 +29,14 @@ def test_onnxruntime_gives_detects_cells(tiny_model, parity_images, expected_cel
     assert box_diff == 0 and worst_iou >= 0.999
 
 
+def test_object_score_and_suppression_across_classes_in_onnx(object_score_model, parity_images, tmp_path):
+    expected = object_score_model.detect(parity_images)
+    assert sum(len(r["class_ids"]) for r in expected) > 0
+    object_score_model.export(str(tmp_path), "onnx", class_names=CLASS_NAMES)
+    box_diff, _, _ = assert_same_cells(expected, load_exported(str(tmp_path)).detect(parity_images))
+    assert box_diff == 0
+
+
 def test_an_op_onnx_cannot_express_is_named_with_its_layer(tiny_model, tmp_path):
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
     def boolean_one_hot(ids):  # tf2onnx: "onehot op: only rank1 is supported" (DetectionLayer used it)

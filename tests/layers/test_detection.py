@@ -16,14 +16,14 @@ def meta(side=64, window=None):
     return compose_image_meta(0, (side, side, 3), (side, side, 3), window, 1.0, [1] * NUM_CLASSES)
 
 
-def detect(rois, probs, deltas=None, metas=None, max_instances=5, min_confidence=0.7, nms_threshold=0.3):
+def detect(rois, probs, deltas=None, metas=None, max_instances=5, min_confidence=0.7, nms_threshold=0.3, **options):
     rois = np.asarray(rois, np.float32)
     probs = np.asarray(probs, np.float32)
     if deltas is None:
         deltas = np.zeros(probs.shape + (4,), np.float32)
     if metas is None:
         metas = np.stack([meta()] * len(rois))
-    layer = DetectionLayer(max_instances, min_confidence, nms_threshold, STD)
+    layer = DetectionLayer(max_instances, min_confidence, nms_threshold, STD, **options)
     return layer([tf.constant(rois), tf.constant(probs), tf.constant(deltas, tf.float32), tf.constant(metas)]).numpy()
 
 
@@ -100,8 +100,45 @@ def test_keeps_top_max_instances_by_score():
     np.testing.assert_allclose(out[0], [[0.4, 0.4, 0.5, 0.5, 1, 0.95], [0.0, 0.0, 0.1, 0.1, 1, 0.9]], atol=1e-6)
 
 
+def test_object_score_keeps_an_object_whose_class_is_uncertain():
+    rois = np.array([[[0.1, 0.1, 0.4, 0.4], [0.6, 0.6, 0.9, 0.9], [0.0, 0.0, 0.0, 0.0]]], np.float32)
+    # ROI 0: surely an object, class 1 or 2 (0.5 / 0.4); ROI 1: background; ROI 2: zero padding scored as an object
+    probs = np.array([[[0.1, 0.5, 0.4], [0.8, 0.1, 0.1], [0.0, 0.35, 0.65]]], np.float32)
+    assert not detect(rois, probs, max_instances=3).any()  # Matterport's score: 0.5 < 0.7
+    out = detect(rois, probs, max_instances=3, score="object")
+    np.testing.assert_allclose(out[0], [[0.1, 0.1, 0.4, 0.4, 1, 0.9], [0] * 6, [0] * 6], atol=1e-6)
+    # a background ROI counts as an object at 1 - 0.8 = 0.2 once the threshold allows it, with its best other class
+    low = detect(rois, probs, max_instances=3, min_confidence=0.15, score="object")
+    np.testing.assert_allclose(low[0, 1], [0.6, 0.6, 0.9, 0.9, 1, 0.2], atol=1e-6)
+    assert not low[0, 2].any()
+
+
+def test_across_classes_drops_the_overlapping_detection_of_another_class():
+    out = detect(ROIS, PROBS, DELTAS, nms_across_classes=True)
+    expected = np.zeros((1, 5, 6), np.float32)
+    expected[0, 0] = [0.1, 0.1, 0.4, 0.4, 1, 0.9]  # roi 2 (class 2, 0.85, IoU 0.875 with it) is gone
+    expected[0, 1] = [0.63, 0.1, 0.93, 0.3, 1, 0.75]  # moved up, the freed rows zero
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    # at an NMS threshold above their IoU both stay, as per class
+    np.testing.assert_allclose(detect(ROIS, PROBS, DELTAS, nms_threshold=0.9, nms_across_classes=True),
+                               detect(ROIS, PROBS, DELTAS, nms_threshold=0.9), atol=1e-6)
+
+
+def test_across_classes_judges_all_pairs_at_once():
+    # A (class 1, 0.9) overlaps B (class 2, 0.8) by IoU 0.6; B overlaps C (class 1, 0.7) by 0.6; A and C by 0.25.
+    rois = np.array([[[0.0, 0.0, 0.4, 0.4], [0.0, 0.1, 0.4, 0.5], [0.0, 0.2, 0.4, 0.6]]], np.float32)
+    probs = np.array([[[0.1, 0.9, 0.0], [0.2, 0.0, 0.8], [0.3, 0.7, 0.0]]], np.float32)
+    out = detect(rois, probs, max_instances=3, nms_threshold=0.5, nms_across_classes=True, min_confidence=0.5)
+    np.testing.assert_allclose(out[0, :, 5], [0.9, 0, 0], atol=1e-6)  # B drops C although B itself is dropped
+    batch = detect(np.concatenate([rois, ROIS[:, :3]]), np.concatenate([probs, PROBS[:, :3]]), max_instances=3,
+                   nms_threshold=0.5, nms_across_classes=True, min_confidence=0.5)
+    np.testing.assert_allclose(batch[0], out[0], atol=1e-6)  # each image of a batch on its own
+    np.testing.assert_allclose(batch[1, :, 5], [0.9, 0, 0], atol=1e-6)
+
+
 @pytest.mark.parametrize("kwargs", [dict(detection_max_instances=0), dict(detection_min_confidence=-0.1),
-                                    dict(detection_nms_threshold=2.0), dict(bbox_std_dev=[1, 1])])
+                                    dict(detection_nms_threshold=2.0), dict(bbox_std_dev=[1, 1]),
+                                    dict(score="logit"), dict(nms_across_classes="yes")])
 def test_bad_arguments(kwargs):
     args = dict(detection_max_instances=10, detection_min_confidence=0.7, detection_nms_threshold=0.3,
                 bbox_std_dev=STD)
@@ -114,6 +151,8 @@ def test_functional_model_dynamic_batch_save_and_load(tmp_path):
     num_rois = ROIS.shape[1]
     inputs = [keras.Input((num_rois, 4)), keras.Input((num_rois, NUM_CLASSES)),
               keras.Input((num_rois, NUM_CLASSES, 4)), keras.Input((len(meta()),))]
+    layer = DetectionLayer(5, 0.7, 0.3, np.array(STD), score="object", nms_across_classes=True)
+    assert layer.get_config()["score"] == "object" and layer.get_config()["nms_across_classes"] is True
     layer = DetectionLayer(5, 0.7, 0.3, np.array(STD))
     out = layer(inputs)
     assert tuple(out.shape) == (None, 5, 6)

@@ -64,3 +64,15 @@ def test_layers_inside_portable_ops_give_the_same_outputs():
         got = tf.function(lambda *x: detection(list(x)))(rois, classes, class_deltas, meta).numpy()
     assert (expected[0, :, 4] > 0).sum() == 8  # all 8 slots used
     np.testing.assert_allclose(got, expected, atol=1e-6)
+
+    # the object score and the suppression across classes: the same in both paths
+    detection = DetectionLayer(detection_max_instances=32, detection_min_confidence=0.0, detection_nms_threshold=0.3,
+                               bbox_std_dev=[0.1, 0.1, 0.2, 0.2], score="object", nms_across_classes=True)
+    expected = detection([rois, classes, class_deltas, meta]).numpy()
+    with portable.portable_ops():
+        got = tf.function(lambda *x: detection(list(x)))(rois, classes, class_deltas, meta).numpy()
+    per_class = DetectionLayer(detection_max_instances=32, detection_min_confidence=0.0, detection_nms_threshold=0.3,
+                               bbox_std_dev=[0.1, 0.1, 0.2, 0.2], score="object")
+    kept = (expected[0, :, 4] > 0).sum()
+    assert 0 < kept < (per_class([rois, classes, class_deltas, meta]).numpy()[0, :, 4] > 0).sum()  # some dropped
+    np.testing.assert_allclose(got, expected, atol=1e-6)

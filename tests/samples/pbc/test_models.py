@@ -29,3 +29,21 @@ def test_background_choice_gives_a_yellow_smear_pbcs_background():
     image[4:8, 4:8] = (120, 60, 110)
     detector = scaled_detector(_Model(), Namespace(pixel_size="off", colour="background"), familiarity=None)
     np.testing.assert_allclose(background_colour(detector.colour(image)), PBC_BACKGROUND, atol=0.6)
+
+
+def _inference_args(*flags):
+    import argparse
+    from samples.pbc.config import add_model_options
+    parser = argparse.ArgumentParser()
+    add_model_options(parser, training=False)
+    return parser.parse_args(["--backbone", "tiny", "--preset", "cpu", "--image-size", "64", *flags])
+
+
+def test_detection_score_is_the_objects_by_default_and_matterports_on_request():
+    from samples.pbc.config import config_from_args
+    config = config_from_args(_inference_args(), inference=True)
+    assert (config.DETECTION_SCORE, config.DETECTION_NMS_ACROSS_CLASSES) == ("object", True)
+    config = config_from_args(_inference_args("--detection-score", "class", "--nms", "per-class"), inference=True)
+    assert (config.DETECTION_SCORE, config.DETECTION_NMS_ACROSS_CLASSES) == ("class", False)
+    with pytest.raises(SystemExit):
+        _inference_args("--detection-score", "logit")
