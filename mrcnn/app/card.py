@@ -18,6 +18,10 @@ HOW_TO_EVALUATE = ("no evaluation found for these weights: run `pbc.py evaluate 
                    "start the page with `--eval DIR`")
 
 
+SCORE_MEANING = {"class": "the probability of the cell's class",
+                 "object": "how sure the model is that a cell is there, 1 - P(background)"}
+
+
 def model_card(config=None, class_names=(), weights=None, eval_dir=None, threshold=None, floor=None, title=None):
     """A JSON-ready dict describing the model. `config` may be None (a stub model): its fields are then left out.
 
@@ -29,7 +33,9 @@ def model_card(config=None, class_names=(), weights=None, eval_dir=None, thresho
     if config is not None:
         card.update({"name": config.NAME, "backbone": config.BACKBONE, "image_size": _image_size(config),
                      "max_detections": int(config.DETECTION_MAX_INSTANCES),
-                     "nms_threshold": float(config.DETECTION_NMS_THRESHOLD)})
+                     "nms_threshold": float(config.DETECTION_NMS_THRESHOLD),
+                     "score": SCORE_MEANING.get(getattr(config, "DETECTION_SCORE", "class")),
+                     "one_per_object": bool(getattr(config, "DETECTION_NMS_ACROSS_CLASSES", False))})
     if weights:
         from mrcnn.training.checkpoints import parse_checkpoint
         parsed = parse_checkpoint(weights)

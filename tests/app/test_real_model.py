@@ -148,6 +148,7 @@ def test_pbc_serve_builds_detects_model_floor_and_card(pbc_run, monkeypatch, tmp
     card = info["card"]
     assert (card["backbone"], card["image_size"], card["epoch"]) == ("tiny", "64 x 64 px", 3)
     assert card["weights"] == str(weights)
+    assert card["score"].startswith("how sure the model is that a cell is there") and card["one_per_object"]
     evaluation = card["evaluation"]
     assert evaluation["same_weights"] is True and evaluation["images"] == 1 and evaluation["dataset"] == "synthetic"
     assert evaluation["detection"]["mAP@0.5"] == pytest.approx(1.0)

@@ -76,6 +76,8 @@ function renderCard() {
   add("Epoch", card.epoch);
   add("Saved", card.saved);
   add("Threshold", `starts at ${fmt(state.info.threshold, 2)}; the slider goes down to ${fmt(state.info.floor, 2)}`);
+  add("Score", card.score && (card.score + (card.one_per_object ? "; one detection per cell, under its most " +
+    "probable class" : "; a cell may be detected once per class")));
   add("At most", card.max_detections && `${card.max_detections} detections per image`);
   const columns = [el("div", {}, el("h2", { text: "Model" }), dl)];
   if (e) {
