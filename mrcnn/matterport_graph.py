@@ -197,8 +197,8 @@ def detection_targets_graph(proposals, gt_class_ids, gt_boxes, gt_masks, config)
 
 def refine_detections_graph(rois, probs, deltas, window, config):
     """Matterport's detections of one image: `DetectionLayer`'s refinement (mrcnn/layers/detection.py) on a batch
-    of one, with the config's DETECTION_MAX_INSTANCES (D), DETECTION_MIN_CONFIDENCE, DETECTION_NMS_THRESHOLD and
-    BBOX_STD_DEV.
+    of one, with the config's DETECTION_MAX_INSTANCES (D), DETECTION_MIN_CONFIDENCE, DETECTION_NMS_THRESHOLD,
+    BBOX_STD_DEV, DETECTION_SCORE and DETECTION_NMS_ACROSS_CLASSES (Matterport's: "class" and False).
 
     rois: [N, (y1, x1, y2, x2)] normalized. probs: [N, NC] class probabilities. deltas: [N, NC, (dy, dx, log(dh),
     log(dw))], not yet multiplied by BBOX_STD_DEV. window: (y1, x1, y2, x2) normalized, the image's part of the
@@ -206,5 +206,6 @@ def refine_detections_graph(rois, probs, deltas, window, config):
     Returns float32 [D, (y1, x1, y2, x2, class_id, score)], normalized boxes, best score first, zero-padded.
     """
     layer = DetectionLayer(config.DETECTION_MAX_INSTANCES, config.DETECTION_MIN_CONFIDENCE,
-                           config.DETECTION_NMS_THRESHOLD, config.BBOX_STD_DEV)
+                           config.DETECTION_NMS_THRESHOLD, config.BBOX_STD_DEV, score=config.DETECTION_SCORE,
+                           nms_across_classes=config.DETECTION_NMS_ACROSS_CLASSES)
     return layer.refine(rois[tf.newaxis], probs[tf.newaxis], deltas[tf.newaxis], tf.reshape(window, [1, 4]))[0]
