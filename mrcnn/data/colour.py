@@ -12,8 +12,9 @@ standard deviation. Its statistics are the whole image's, so they depend on what
 white cell is pulled towards the colours of a field of red cells. `balance_background` depends on the background
 alone: each channel is multiplied by a gain that takes the image's background colour (`background_colour`: the median
 of its brightest quarter of pixels, which in a smear is plasma between the cells) to the reference's, as a camera's
-white balance would; the stains' colours relative to the background are kept. `grey_rgb` goes further and drops the colour: a model trained on grey images (or on some,
-samples/pbc/augment.py) can be given another lab's images in grey, so that only lightness and texture reach it.
+white balance would; the stains' colours relative to the background are kept. `grey_rgb` goes further and drops the
+colour: a model trained on grey images (or on some, samples/pbc/augment.py) can be given another lab's images in grey,
+so that only lightness and texture reach it.
 """
 
 import cv2

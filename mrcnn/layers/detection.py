@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mrcnn.config import DETECTION_SCORES
 from mrcnn.data.image_meta import parse_image_meta_graph
 from mrcnn.ops import portable
 from mrcnn.ops.boxes import apply_box_deltas_graph, clip_boxes_graph, norm_boxes_graph, overlaps_graph
@@ -20,7 +21,6 @@ from mrcnn.ops.boxes import apply_box_deltas_graph, clip_boxes_graph, norm_boxes
 # Scores of entries that must not reach NMS are set to this; NMS keeps only scores above _SCORE_FLOOR.
 _DROPPED_SCORE = -1.0
 _SCORE_FLOOR = -0.5
-SCORES = ("class", "object")
 _SMALLEST_PROBABILITY = 1e-30  # P(background) is floored here before its log (ranks of score="object" up to 69)
 
 
@@ -80,8 +80,8 @@ class DetectionLayer(keras.layers.Layer):
         std = [float(s) for s in np.ravel(bbox_std_dev)]
         if len(std) != 4 or min(std) <= 0:
             raise ValueError(f"DetectionLayer: bbox_std_dev = {bbox_std_dev!r}: need 4 positive numbers")
-        if score not in SCORES:
-            raise ValueError(f"DetectionLayer: score = {score!r}: valid scores are {SCORES}")
+        if score not in DETECTION_SCORES:
+            raise ValueError(f"DetectionLayer: score = {score!r}: valid scores are {DETECTION_SCORES}")
         if not isinstance(nms_across_classes, (bool, np.bool_)):
             raise ValueError(f"DetectionLayer: nms_across_classes = {nms_across_classes!r}: must be True or False")
         self.score = score

@@ -11,7 +11,7 @@ that load a PBC model). `schedule` is the stage plan of a training run.
 
 import argparse
 
-from mrcnn.config import Config
+from mrcnn.config import DETECTION_SCORES, Config
 from samples.pbc.classes import CLASS_NAMES
 
 PAPER_EPOCHS = 240
@@ -168,7 +168,7 @@ def add_model_options(parser, training):
 
 def add_scoring_options(parser):
     """--detection-score and --nms: what a detection's score is, and whether overlaps are suppressed across classes."""
-    parser.add_argument("--detection-score", default=None, choices=["object", "class"],
+    parser.add_argument("--detection-score", default=None, choices=DETECTION_SCORES,
                         help="DETECTION_SCORE: object (default): how sure the model is that a detection is a cell, "
                              "1 - P(background); class: the probability of its class (Matterport's)")
     parser.add_argument("--nms", default=None, choices=["across", "per-class"],
