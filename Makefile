@@ -38,19 +38,19 @@ serve: $(STAMP)
 # another copy of the dataset.
 PBC ?= ../shared/data/pbc
 PBC_OUT ?= out/pbc
-PBC_MODEL = --backbone small --preset cpu --image-size 192 --logs logs/pbc
+PBC_MODEL = --backbone small --preset cpu --image-size 256 --logs logs/pbc
 pbc: $(STAMP)
 	mkdir -p $(PBC_OUT)
 	MPLBACKEND=Agg $(BIN)/python samples/pbc/pbc.py annotate --dataset $(PBC) --out $(PBC_OUT)/annotations.json \
 		--contact-sheet $(PBC_OUT)/annotations.png
 	MPLBACKEND=Agg $(BIN)/python samples/pbc/pbc.py pretrain --dataset $(PBC) $(PBC_MODEL) --epochs 60 --seed 0 \
-		--out $(PBC_OUT)/backbone_small_192.weights.h5
+		--out $(PBC_OUT)/backbone_small_256.weights.h5
 	MPLBACKEND=Agg $(BIN)/python samples/pbc/pbc.py train --dataset $(PBC) --annotations $(PBC_OUT)/annotations.json \
-		$(PBC_MODEL) --weights $(PBC_OUT)/backbone_small_192.weights.h5 --optimizer adam --images-per-gpu 4 \
-		--gpu-count 1 --epochs 24 --steps-per-epoch 100 --validation-steps 10 --seed 0
-	$(BIN)/python samples/pbc/pbc.py average --logs logs/pbc --weights last --out $(PBC_OUT)/detector_small_192.weights.h5
+		$(PBC_MODEL) --weights $(PBC_OUT)/backbone_small_256.weights.h5 --optimizer adam --images-per-gpu 4 \
+		--gpu-count 1 --epochs 36 --steps-per-epoch 100 --validation-steps 10 --seed 0
+	$(BIN)/python samples/pbc/pbc.py average --logs logs/pbc --weights last --out $(PBC_OUT)/detector_small_256.weights.h5
 	MPLBACKEND=Agg $(BIN)/python samples/pbc/pbc.py evaluate --dataset $(PBC) --annotations $(PBC_OUT)/annotations.json \
-		$(PBC_MODEL) --subset val --weights $(PBC_OUT)/detector_small_192.weights.h5 --out $(PBC_OUT)/eval
+		$(PBC_MODEL) --subset val --weights $(PBC_OUT)/detector_small_256.weights.h5 --out $(PBC_OUT)/eval
 
 shapes: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python samples/shapes/train_shapes.py demo --logs logs/shapes --out out/shapes
