@@ -15,14 +15,19 @@ IoUs against the annotated mask, at the image's full resolution:
 - `pred`: the detection's mask as `detect` returns it (the figure the evaluation scores);
 - `head_xN`: the mask head run on the detection's box grown N times about its centre, pasted there (a box that cuts
   the cell no longer cuts the mask);
+- `head_xN_cut`: the same, cut to the detection's box (what running the head on a grown box gives when the mask is
+  kept in the detection's own box, as every consumer of `mrcnn_mask` expects it);
+- `flip2`, `flip4`: the detection's soft mask averaged with the head's on the mirrored molded image (left-right;
+  flip4: also up-down and both), mirrored back, pasted as `pred` (test-time augmentation of the mask alone);
 - `pred@t`: the detection's soft mask pasted at threshold t instead of 0.5.
 
 Prints per stage the mean IoU and the share of instances at IoU >= 0.9 (what mAP@0.9 needs), overall and per class,
 and writes `stages.json` and a contact sheet of the worst `pred` cases to --out.
 
-Command (the model options as given to `pbc.py evaluate`; --subset train --dev for a development split of train/):
+Command (the model options as given to `pbc.py evaluate`; for a development split of train/, --dataset a folder
+whose train/ and val/ hold links to the split's images, and --subset val):
     .venv/bin/python benchmarks/mask_stages.py --dataset ../shared/data/pbc --annotations out/pbc/annotations.json \\
-        --backbone small --preset cpu --image-size 192 --weights out/pbc/detector_small_192.weights.h5 \\
+        --backbone small --preset cpu --image-size 256 --weights out/pbc/detector_small_256.weights.h5 \\
         --subset val --out out/pbc/mask_stages
 
 Shape shorthand: H, W: image, h, w: MASK_SHAPE, G: annotated instances of an image, D: its detections,
@@ -80,6 +85,26 @@ def head_masks(head, image, boxes, inputs):
     return head.soft(image, normalized, inputs), normalized, window, side[0]
 
 
+def flipped_soft(head, inputs, box, class_id, flips):
+    """float32 [h, w]: the mean of the head's soft masks of class `class_id` in the normalized molded-image `box` on
+    the molded image mirrored by each of `flips` ((flip rows, flip columns) pairs), each mirrored back. The head's
+    grid puts its first and last cells on the box's edges, so mirroring the box mirrors the grid exactly."""
+    molded, metas, windows = inputs
+    y1, x1, y2, x2 = np.asarray(box, np.float32)
+    masks = []
+    for rows, columns in flips:
+        image = molded[:, ::-1] if rows else molded
+        image = image[:, :, ::-1] if columns else image
+        mirrored = [1 - y2 if rows else y1, 1 - x2 if columns else x1, 1 - y1 if rows else y2,
+                    1 - x1 if columns else x2]
+        soft = head.soft(None, np.array([mirrored], np.float32), (np.ascontiguousarray(image), metas, windows))
+        soft = soft[0, ..., class_id]
+        masks.append(soft[::-1] if rows else soft)
+        masks[-1] = masks[-1][:, ::-1] if columns else masks[-1]
+    return np.mean(masks, axis=0)
+
+
+FLIPS = {"flip2": [(False, True)], "flip4": [(False, True), (True, False), (True, True)]}
 WORST = 24  # cases on the contact sheet
 _COUNTER = itertools.count()  # breaks ties between equal IoUs in the heap
 
@@ -178,9 +203,16 @@ def main(argv=None):
             grown = [grow(box, f, gt.shape) for f in GROW]
             soft, normalized, window, side = head_masks(head, image, grown, (molded, metas, windows))
             for k, f in enumerate(GROW):
-                row[f"head_x{f:g}"] = iou(paste_aligned(soft[k, ..., pcls], normalized[k], window, side, gt.shape),
-                                          gt)
+                grown_mask = paste_aligned(soft[k, ..., pcls], normalized[k], window, side, gt.shape)
+                row[f"head_x{f:g}"] = iou(grown_mask, gt)
+                kept = np.zeros_like(grown_mask)
+                kept[box[0]:box[2], box[1]:box[3]] = grown_mask[box[0]:box[2], box[1]:box[3]]
+                row[f"head_x{f:g}_cut"] = iou(kept, gt)
             own_soft, own_box = raw["mrcnn_mask"][0][d, ..., pcls], raw["detections"][0][d, :4]
+            for name, flips in FLIPS.items():
+                others = flipped_soft(head, (molded, metas, windows), own_box, pcls, flips)
+                mean = (own_soft + others * len(flips)) / (1 + len(flips))
+                row[name] = iou(paste_aligned(mean, own_box, windows[0], molded.shape[1], gt.shape), gt)
             row["matterport_paste"] = iou(unmold_mask(own_soft, box, gt.shape), gt)
             for t in THRESHOLDS:
                 row[f"pred@{t:g}"] = iou(paste_aligned(own_soft, own_box, windows[0], molded.shape[1], gt.shape, t),
