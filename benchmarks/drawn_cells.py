@@ -12,10 +12,10 @@ Sources: `--source pbc` (a subset of a PBC-style folder: --dataset, --annotation
 
 Command (the model options as given to `pbc.py evaluate`):
     .venv/bin/python benchmarks/drawn_cells.py --source wbc_masks --split report \\
-        --backbone small --preset cpu --image-size 192 --weights out/pbc/detector_small_192.weights.h5
+        --backbone small --preset cpu --image-size 256 --weights out/pbc/detector_small_256.weights.h5
     .venv/bin/python benchmarks/drawn_cells.py --source pbc --dataset ../shared/data/pbc \\
-        --annotations out/pbc/annotations.json --subset val --backbone small --preset cpu --image-size 192 \\
-        --weights out/pbc/detector_small_192.weights.h5
+        --annotations out/pbc/annotations.json --subset val --backbone small --preset cpu --image-size 256 \\
+        --weights out/pbc/detector_small_256.weights.h5
 
 Shape shorthand: H, W: the image.
 """

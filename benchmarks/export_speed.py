@@ -2,7 +2,7 @@
 SavedModel, ONNX Runtime and LiteRT (mrcnn/export, docs/export.md).
 
     python benchmarks/export_speed.py                                      # tiny backbone, 128 px, random weights
-    python benchmarks/export_speed.py --backbone small --image-size 192 --weights out/pbc/detector_small_192.weights.h5
+    python benchmarks/export_speed.py --backbone small --image-size 256 --weights out/pbc/detector_small_256.weights.h5
     python benchmarks/export_speed.py --backbone resnet50 --image-size 512  # ResNet50-FPN at 512 px
 
 Builds the PBC inference config (`--preset`, default cpu; `--backbone`, `--image-size`), loads `--weights` (default:

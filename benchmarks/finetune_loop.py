@@ -13,8 +13,8 @@ instances, RLE masks, a "verification" per cell). Then, per setting:
               (`pbc.py evaluate`), to see what mixing keeps
 The figures go to --out/finetune_loop.json and are printed as a Markdown table; the weights and runs stay in --out.
 
-    .venv/bin/python benchmarks/finetune_loop.py --weights out/pbc/detector_small_192.weights.h5 --backbone small \\
-        --preset cpu --image-size 192 --pbc-annotations out/pbc/annotations.json --verified 50 --mix none pbc \\
+    .venv/bin/python benchmarks/finetune_loop.py --weights out/pbc/detector_small_256.weights.h5 --backbone small \\
+        --preset cpu --image-size 256 --pbc-annotations out/pbc/annotations.json --verified 50 --mix none pbc \\
         --split report --pbc-val --out out/finetune_loop
 """
 

@@ -29,8 +29,8 @@ source's development images, no labels used; the weights are reloaded for the ne
 report, so that no scored image was seen.
 
 Command (from the repository root; model options as `pbc.py evaluate` takes them):
-    .venv/bin/python benchmarks/other_labs.py --weights out/pbc/detector_small_192.weights.h5 --backbone small \\
-        --preset cpu --image-size 192 --out out/other_labs [--min-confidence 0.3] [--split report]
+    .venv/bin/python benchmarks/other_labs.py --weights out/pbc/detector_small_256.weights.h5 --backbone small \\
+        --preset cpu --image-size 256 --out out/other_labs [--min-confidence 0.3] [--split report]
 Writes into --out: other_labs.json (every figure, per image too) and sheet_<source>.png (the worst images,
 benchmarks/other_labs_sheet.py: ground-truth white cells, boxes or the expert's mask outline, green when found, red
 when missed; detections with their masks: white cells cyan, erythroblasts magenta, platelets yellow, others grey).

@@ -12,7 +12,7 @@ Writes a table (stdout and `curve.json`) and `curve.png` (accuracy and mAP again
 Command (the model options as given to `pbc.py train` / `evaluate`):
     .venv/bin/python benchmarks/pbc_accuracy_curve.py --run logs/pbc/pbc20261204T1800 --every 4 \\
         --dataset ../shared/data/pbc --annotations out/pbc/annotations.json \\
-        --backbone small --preset cpu --image-size 192 --out out/pbc/curve
+        --backbone small --preset cpu --image-size 256 --out out/pbc/curve
 
 Shape shorthand: I: images, N: detections of one image, G: annotated instances of one image.
 """

@@ -1,7 +1,7 @@
 """`pbc.py adapt`: a trained model adapted to a lab's own unlabelled images.
 
-    python samples/pbc/pbc.py adapt --images lab_smears/ --weights out/pbc/detector_small_192.weights.h5 \\
-        --backbone small --preset cpu --image-size 192 --out out/lab/detector_lab.weights.h5
+    python samples/pbc/pbc.py adapt --images lab_smears/ --weights out/pbc/detector_small_256.weights.h5 \\
+        --backbone small --preset cpu --image-size 256 --out out/lab/detector_lab.weights.h5
     python samples/pbc/pbc.py detect --images lab_smears/ --weights out/lab/detector_lab.weights.h5 ...
 
 The images are brought to the model's scale as `detect` brings them (--pixel-size, default: from their red cells),

@@ -1,7 +1,7 @@
 """`pbc.py export`: a trained PBC model as a SavedModel, an ONNX model or a LiteRT model, for other runtimes.
 
-    python samples/pbc/pbc.py export --weights out/pbc/detector_small_192.weights.h5 --backbone small --preset cpu \\
-        --image-size 192 --format onnx --out out/pbc/onnx
+    python samples/pbc/pbc.py export --weights out/pbc/detector_small_256.weights.h5 --backbone small --preset cpu \\
+        --image-size 256 --format onnx --out out/pbc/onnx
     python samples/pbc/pbc.py detect --model out/pbc/onnx --images smears/ --out out/detect
 
 The export takes one RGB uint8 image of any size and returns the cells `detect` finds in it (mrcnn/export/,

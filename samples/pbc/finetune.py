@@ -2,7 +2,7 @@
 or mixed with PBC so that it does not forget PBC.
 
     python samples/pbc/pbc.py finetune --annotations corrections.json --images lab_smears/ \\
-        --weights out/pbc/detector_small_192.weights.h5 --backbone small --preset cpu --image-size 192 \\
+        --weights out/pbc/detector_small_256.weights.h5 --backbone small --preset cpu --image-size 256 \\
         --with-pbc ../shared/data/pbc --pbc-annotations out/pbc/annotations.json --out out/lab/detector.weights.h5
     python samples/pbc/pbc.py detect --images lab_smears/ --weights out/lab/detector.weights.h5 ...
 
