@@ -85,26 +85,26 @@ def head_masks(head, image, boxes, inputs):
     return head.soft(image, normalized, inputs), normalized, window, side[0]
 
 
-def flipped_soft(head, inputs, box, class_id, flips):
-    """float32 [h, w]: the mean of the head's soft masks of class `class_id` in the normalized molded-image `box` on
-    the molded image mirrored by each of `flips` ((flip rows, flip columns) pairs), each mirrored back. The head's
-    grid puts its first and last cells on the box's edges, so mirroring the box mirrors the grid exactly."""
+def mirrored_soft(head, inputs, boxes, mirror):
+    """float32 [N, h, w, K]: the head's soft masks in the normalized molded-image `boxes` [N, 4], run on the molded
+    image mirrored by `mirror` (flip rows, flip columns) and mirrored back. The head's grid puts its first and last
+    cells on a box's edges, so mirroring the box mirrors the grid exactly."""
     molded, metas, windows = inputs
-    y1, x1, y2, x2 = np.asarray(box, np.float32)
-    masks = []
-    for rows, columns in flips:
-        image = molded[:, ::-1] if rows else molded
-        image = image[:, :, ::-1] if columns else image
-        mirrored = [1 - y2 if rows else y1, 1 - x2 if columns else x1, 1 - y1 if rows else y2,
-                    1 - x1 if columns else x2]
-        soft = head.soft(None, np.array([mirrored], np.float32), (np.ascontiguousarray(image), metas, windows))
-        soft = soft[0, ..., class_id]
-        masks.append(soft[::-1] if rows else soft)
-        masks[-1] = masks[-1][:, ::-1] if columns else masks[-1]
-    return np.mean(masks, axis=0)
+    rows, columns = mirror
+    image = molded[:, ::-1] if rows else molded
+    image = image[:, :, ::-1] if columns else image
+    y1, x1, y2, x2 = np.asarray(boxes, np.float32).reshape(-1, 4).T
+    if rows:
+        y1, y2 = 1 - y2, 1 - y1
+    if columns:
+        x1, x2 = 1 - x2, 1 - x1
+    soft = head.soft(None, np.stack([y1, x1, y2, x2], axis=1), (np.ascontiguousarray(image), metas, windows))
+    soft = soft[:, ::-1] if rows else soft
+    return soft[:, :, ::-1] if columns else soft
 
 
-FLIPS = {"flip2": [(False, True)], "flip4": [(False, True), (True, False), (True, True)]}
+MIRRORS = ((False, True), (True, False), (True, True))  # left-right, up-down, both
+FLIPS = {"flip2": MIRRORS[:1], "flip4": MIRRORS}
 WORST = 24  # cases on the contact sheet
 _COUNTER = itertools.count()  # breaks ties between equal IoUs in the heap
 
@@ -185,6 +185,8 @@ def main(argv=None):
         overlaps = np.array([[iou(pred["masks"][..., d], gt_masks[..., g]) for g in range(len(gt_classes))]
                              for d in range(len(pred["class_ids"]))])
         heads_gt = head_masks(head, image, gt_boxes, (molded, metas, windows))
+        views = {m: mirrored_soft(head, (molded, metas, windows), raw["detections"][0][:len(rois), :4], m)
+                 for m in MIRRORS}  # each mirrored view once for all the image's detections
         for g, cls in enumerate(gt_classes):
             d = int(np.argmax(overlaps[:, g]))
             gt, box = gt_masks[..., g], pred["rois"][d]
@@ -209,9 +211,8 @@ def main(argv=None):
                 kept[box[0]:box[2], box[1]:box[3]] = grown_mask[box[0]:box[2], box[1]:box[3]]
                 row[f"head_x{f:g}_cut"] = iou(kept, gt)
             own_soft, own_box = raw["mrcnn_mask"][0][d, ..., pcls], raw["detections"][0][d, :4]
-            for name, flips in FLIPS.items():
-                others = flipped_soft(head, (molded, metas, windows), own_box, pcls, flips)
-                mean = (own_soft + others * len(flips)) / (1 + len(flips))
+            for name, mirrors in FLIPS.items():
+                mean = np.mean([own_soft] + [views[m][d, ..., pcls] for m in mirrors], axis=0)
                 row[name] = iou(paste_aligned(mean, own_box, windows[0], molded.shape[1], gt.shape), gt)
             row["matterport_paste"] = iou(unmold_mask(own_soft, box, gt.shape), gt)
             for t in THRESHOLDS:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from benchmarks.mask_stages import FLIPS, flipped_soft, grow
+from benchmarks.mask_stages import FLIPS, MIRRORS, grow, mirrored_soft
 
 SIDE, MASK = 16, 5  # molded side, mask side
 
@@ -29,16 +29,20 @@ def inputs():
     return molded, np.zeros((1, 20), np.float32), np.array([[0, 0, SIDE, SIDE]])
 
 
-@pytest.mark.parametrize("name", sorted(FLIPS))
-def test_mirrored_heads_see_the_same_points(name):
+@pytest.mark.parametrize("mirror", MIRRORS)
+def test_mirrored_heads_see_the_same_points(mirror):
     # Sampling the mirrored image on the mirrored box and mirroring back reads the very same pixels, so with a head
-    # that only samples, every mirrored view equals the head's own mask.
+    # that only samples, every mirrored view equals the head's own mask, for each of several boxes.
     head, given = SamplingHead(), inputs()
-    box = np.array([0.1, 0.25, 0.8, 0.7], np.float32)
-    own = head.soft(None, box[None], given)[0, ..., 1]
-    mirrored = flipped_soft(head, given, box, 1, FLIPS[name])
+    boxes = np.array([[0.1, 0.25, 0.8, 0.7], [0.0, 0.5, 0.4, 1.0]], np.float32)
+    own = head.soft(None, boxes, given)
+    mirrored = mirrored_soft(head, given, boxes, mirror)
     np.testing.assert_allclose(mirrored, own, atol=1e-6)
-    assert mirrored.shape == (MASK, MASK)
+    assert mirrored.shape == (2, MASK, MASK, 2)
+
+
+def test_flip_settings():
+    assert FLIPS == {"flip2": ((False, True),), "flip4": ((False, True), (True, False), (True, True))}
 
 
 def test_a_left_right_mirror_reads_the_other_side():
@@ -52,7 +56,7 @@ def test_a_left_right_mirror_reads_the_other_side():
     mirrored = np.array([0.0, 0.6, 1.0, 1.0], np.float32)
     flipped = (np.ascontiguousarray(molded[:, :, ::-1]),) + given[1:]
     np.testing.assert_allclose(head.soft(None, mirrored[None], flipped)[0, ..., 1], 0)
-    np.testing.assert_allclose(flipped_soft(head, given, box, 1, [(False, True)]), 0)
+    np.testing.assert_allclose(mirrored_soft(head, given, box[None], (False, True))[0, ..., 1], 0)
 
 
 def test_grow_about_the_centre_and_clip():
